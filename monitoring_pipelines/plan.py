@@ -1,0 +1,338 @@
+"""Monitoring plans: one YAML file per model, validated by a pydantic schema.
+
+``load_plan(path)`` returns a ``MonitoringPlan`` or raises ``PlanError`` listing *every* mistake with its
+field path (``thresholds.drift.share_of_drifted_features: warning 0.5 is beyond critical 0.4``).
+``load_plans(directory)`` loads every ``*.yaml`` / ``*.yml`` file there and fails as a whole when one is
+broken, so a model is never dropped silently. See docs/plans.md for the full reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitoring_pipelines.errors import PlanError
+from monitoring_pipelines.metrics import Bounds, Family, known_metric
+
+PLANS_DIR_ENV = "MONITORING_PLANS_DIR"
+BUNDLED_PLANS_DIR = Path(__file__).parent / "plans"
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so keys such as ``on:`` stay strings."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PlanLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def read_yaml(text: str) -> object:
+    return yaml.load(text, Loader=_PlanLoader)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Strict):
+    name: str = Field(description="MLflow registered model name; also the Dagster asset-key prefix and group name.")
+    task: Literal["binary_classification"] = "binary_classification"
+    positive_class: int = 1
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"model name {v!r} must start with a letter and hold only letters, digits and '_' "
+                             "(it becomes a Dagster asset-key prefix)")
+        return v
+
+
+class Owners(_Strict):
+    team: str
+    on_call: str | None = None
+    playbook: str | None = None
+
+
+class _Source(_Strict):
+    """Where a table lives: files (parquet / csv; folder, ``{date}`` template or glob; local or fsspec URL) or SQL."""
+
+    source: Literal["parquet", "csv", "sql"]
+    path: str | None = Field(None, description="files: a folder of <YYYY-MM-DD>.<ext> files, a path with {date}, or a glob")
+    table: str | None = Field(None, description="sql: table name (optionally schema.table)")
+    url_env: str | None = Field(None, description="sql: name of the environment variable holding the SQLAlchemy URL")
+
+    def location_problems(self) -> list[tuple[str, str]]:
+        if self.source == "sql":
+            missing = [f for f in ("table", "url_env") if getattr(self, f) is None]
+            return [(f, f"required when source is 'sql'") for f in missing]
+        return [] if self.path else [("path", f"required when source is '{self.source}'")]
+
+
+class PredictionSource(_Source):
+    timestamp: str = "ts"
+    id: str = "request_id"
+    prediction: str = "prediction"
+    score: str = "score"
+    latency_ms: str | None = "latency_ms"
+    status: str | None = "status"
+    ok_status: str = Field("ok", description="value of the status column that means success; anything else is an error")
+    model_version: str | None = "model_version"
+
+    def mapped_columns(self) -> dict[str, str]:
+        """Role -> column name for every column the plan maps (None roles are left out)."""
+        roles = ("timestamp", "id", "prediction", "score", "latency_ms", "status", "model_version")
+        return {r: getattr(self, r) for r in roles if getattr(self, r) is not None}
+
+
+class LabelSource(_Source):
+    id: str = "request_id"
+    label: str = "label"
+    labelled_at: str = "labelled_at"
+    expected_delay_days: int = Field(3, ge=0)
+    min_coverage: float = Field(0.5, ge=0, le=1, description="below this share of labelled rows a day is partial")
+
+
+class ReferenceSource(_Strict):
+    source: Literal["mlflow_artifact", "parquet", "csv"]
+    artifact_path: str | None = Field(None, description="mlflow_artifact: path inside the champion's run artifacts")
+    path: str | None = None
+    label: str = "label"
+
+    def location_problems(self) -> list[tuple[str, str]]:
+        if self.source == "mlflow_artifact":
+            return [] if self.artifact_path else [("artifact_path", "required when source is 'mlflow_artifact'")]
+        return [] if self.path else [("path", f"required when source is '{self.source}'")]
+
+
+class DataSection(_Strict):
+    predictions: PredictionSource
+    labels: LabelSource | None = None
+    reference: ReferenceSource
+
+
+class Features(_Strict):
+    numerical: list[str] = []
+    categorical: list[str] = []
+    context: list[str] = Field([], description="logged columns the model does not read (e.g. protected attributes)")
+
+    @property
+    def model_inputs(self) -> list[str]:
+        return [*self.numerical, *self.categorical]
+
+
+class Schedule(_Strict):
+    cron: str = "0 2 * * *"
+    timezone: Literal["UTC"] = "UTC"
+    start_date: dt.date
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"cron {v!r} must have five fields (minute hour day month weekday)")
+        return v
+
+
+class Threshold(_Strict):
+    warning: float | None = None
+    critical: float | None = None
+    direction: Literal["max", "min"] = "max"
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.warning, self.critical, self.direction)
+
+
+class RetrainAction(_Strict):
+    on: list[str] = []
+    cooldown_hours: float = Field(24, ge=0)
+    recipe: str | None = Field(None, description="'module:function' receiving the labelled window, returning a fitted estimator")
+    window_days: int = Field(14, ge=1)
+
+
+class PromoteAction(_Strict):
+    metric: str = "roc_auc"
+    min_uplift: float = 0.01
+    min_days: int = Field(3, ge=1)
+    approval: Literal["manual", "auto"] = "manual"
+
+
+class RollbackAction(_Strict):
+    on: list[str] = []
+    within_days_of_promotion: int = Field(7, ge=1)
+
+
+class Actions(_Strict):
+    retrain: RetrainAction | None = None
+    promote: PromoteAction | None = None
+    rollback: RollbackAction | None = None
+
+
+class Alerts(_Strict):
+    channels: list[Literal["slack", "webhook", "email", "pagerduty"]] = []
+    min_severity: Literal["warning", "critical"] = "warning"
+
+
+class FairnessSettings(_Strict):
+    min_group_size: int = Field(30, ge=1, description="smaller groups are reported but never alerted on")
+
+
+class MonitoringPlan(_Strict):
+    model: ModelSection
+    owners: Owners
+    data: DataSection
+    features: Features
+    protected_attributes: list[str] = []
+    schedule: Schedule
+    thresholds: dict[str, Threshold] = {}
+    actions: Actions = Actions()
+    alerts: Alerts = Alerts()
+    fairness: FairnessSettings = FairnessSettings()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def bounds(self, family: Family | str, metric: str) -> Bounds:
+        fam = family.value if isinstance(family, Family) else family
+        t = self.thresholds.get(f"{fam}.{metric}")
+        return t.bounds if t else Bounds()
+
+    @property
+    def logged_columns(self) -> list[str]:
+        """Every column a day of the prediction log must carry."""
+        return [*self.data.predictions.mapped_columns().values(), *self.features.model_inputs, *self.features.context]
+
+
+# --------------------------------------------------------------------------------------------------------
+# semantic checks pydantic cannot express field by field; each returns (field path, message)
+
+
+def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for section in ("predictions", "labels"):
+        src = getattr(plan.data, section)
+        if src is not None:
+            problems += [(f"data.{section}.{f}", m) for f, m in src.location_problems()]
+    problems += [(f"data.reference.{f}", m) for f, m in plan.data.reference.location_problems()]
+
+    seen: dict[str, str] = {}
+    named = [(f"data.predictions.{role}", col) for role, col in plan.data.predictions.mapped_columns().items()]
+    for group in ("numerical", "categorical", "context"):
+        named += [(f"features.{group}[{i}]", col) for i, col in enumerate(getattr(plan.features, group))]
+    for where, col in named:
+        if col in seen:
+            problems.append((where, f"column {col!r} is listed twice (also at {seen[col]})"))
+        else:
+            seen[col] = where
+    if not plan.features.model_inputs:
+        problems.append(("features", "list at least one numerical or categorical feature"))
+
+    columns = set(seen)
+    for i, attr in enumerate(plan.protected_attributes):
+        if attr not in columns:
+            problems.append((f"protected_attributes[{i}]", f"{attr!r} is not a column of the prediction log; "
+                             "list it under features (numerical, categorical or context)"))
+
+    for key, t in plan.thresholds.items():
+        where = f"thresholds.{key}"
+        family, _, metric = key.partition(".")
+        if not known_metric(family, metric):
+            problems.append((where, f"unknown metric {key!r}; expected '<family>.<metric>' from the catalogue "
+                             "in docs/plans.md"))
+        if t.warning is None and t.critical is None:
+            problems.append((where, "give a warning or a critical threshold (or both)"))
+        if t.warning is not None and t.critical is not None:
+            beyond = t.warning > t.critical if t.direction == "max" else t.warning < t.critical
+            if beyond:
+                problems.append((where, f"warning {t.warning} is beyond critical {t.critical} for direction "
+                                 f"'{t.direction}' (the warning must fire first)"))
+
+    triggers = [("actions.retrain.on", plan.actions.retrain), ("actions.rollback.on", plan.actions.rollback)]
+    for where, action in triggers:
+        for i, trig in enumerate(action.on if action else []):
+            family, _, severity = trig.partition(".")
+            if family not in {f.value for f in Family} or severity not in ("warning", "critical"):
+                problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
+    if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
+        problems.append(("actions.retrain.recipe", "must be 'module:function'"))
+    if plan.actions.promote and not known_metric("performance", plan.actions.promote.metric):
+        problems.append(("actions.promote.metric", f"{plan.actions.promote.metric!r} is not a performance metric"))
+    return problems
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_plan(raw: object, file: str) -> MonitoringPlan:
+    """Validate an already-parsed YAML document. Raises PlanError with every problem found."""
+    if not isinstance(raw, dict):
+        raise PlanError([(file, "", "a plan must be a YAML mapping")])
+    try:
+        plan = MonitoringPlan.model_validate(raw)
+    except ValidationError as exc:
+        raise PlanError([(file, _loc(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+    problems = _semantic_problems(plan)
+    if problems:
+        raise PlanError([(file, where, msg) for where, msg in problems])
+    return plan
+
+
+def load_plan(path: str | Path) -> MonitoringPlan:
+    path = Path(path)
+    try:
+        raw = read_yaml(path.read_text())
+    except OSError as exc:
+        raise PlanError([(str(path), "", f"cannot read: {exc.strerror}")]) from None
+    except yaml.YAMLError as exc:
+        raise PlanError([(str(path), "", f"not valid YAML: {exc}")]) from None
+    return parse_plan(raw, str(path))
+
+
+def plans_dir() -> Path:
+    """The plans directory: $MONITORING_PLANS_DIR, else the bundled demo plan."""
+    return Path(os.environ.get(PLANS_DIR_ENV) or BUNDLED_PLANS_DIR)
+
+
+def plan_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def load_plans(directory: str | Path | None = None) -> list[MonitoringPlan]:
+    """Load every plan in ``directory``; all problems of all files are reported together."""
+    directory = Path(directory) if directory is not None else plans_dir()
+    files = plan_files(directory)
+    if not files:
+        raise PlanError([(str(directory), "", "no *.yaml plan files found (set MONITORING_PLANS_DIR)")])
+    plans, problems, names = [], [], {}
+    for f in files:
+        try:
+            plan = load_plan(f)
+        except PlanError as exc:
+            problems += exc.problems
+            continue
+        if plan.name in names:
+            problems.append((str(f), "model.name", f"model {plan.name!r} is already monitored by {names[plan.name]}"))
+            continue
+        names[plan.name] = str(f)
+        plans.append(plan)
+    if problems:
+        raise PlanError(problems)
+    return plans
