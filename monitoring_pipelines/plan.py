@@ -140,10 +140,22 @@ class Schedule(_Strict):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, v: str) -> str:
-        if len(v.split()) != 5:
-            raise ValueError(f"cron {v!r} must have five fields (minute hour day month weekday)")
+    def _daily(cls, v: str) -> str:
+        # partitions are UTC days, so the schedule runs once a day at a fixed minute (Dagster derives the
+        # partition of each tick from it); other cadences would need other partitions.
+        parts = v.split()
+        if (len(parts) != 5 or parts[2:] != ["*", "*", "*"] or not parts[0].isdigit() or not parts[1].isdigit()
+                or int(parts[0]) > 59 or int(parts[1]) > 23):
+            raise ValueError(f"cron {v!r} must be a daily schedule 'MINUTE HOUR * * *', e.g. '0 2 * * *'")
         return v
+
+    @property
+    def minute(self) -> int:
+        return int(self.cron.split()[0])
+
+    @property
+    def hour(self) -> int:
+        return int(self.cron.split()[1])
 
 
 class Threshold(_Strict):

@@ -1,0 +1,206 @@
+"""Retrain, promote and roll back, with their preconditions and an audit row for every attempt.
+
+Each function records a ``model_actions`` row (who/what/why/when, Dagster run id), refuses with
+``ActionRefused`` when a precondition does not hold (recorded as 'refused'), and records 'failed' with the
+cause when something breaks, before re-raising.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+
+from monitoring_pipelines import sources
+from monitoring_pipelines.errors import ActionRefused
+from monitoring_pipelines.plan import MonitoringPlan
+from monitoring_pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, Registry
+from monitoring_pipelines.store import MetricStore
+
+TAG_CHAMPION_SINCE = "monitoring.champion_since"
+TAG_TRIGGER = "monitoring.trigger"
+TAG_TRIGGER_DAY = "monitoring.trigger_day"
+TAG_RUN_ID = "monitoring.dagster_run_id"
+TAG_WINDOW = "monitoring.data_window"
+HOLDOUT_SHARE = 0.2
+
+
+@contextmanager
+def _audited(store: MetricStore, **fields):
+    action_id = store.record_action(status="requested", **fields)
+    outcome = {}
+    try:
+        yield outcome
+    except ActionRefused as exc:
+        store.update_action(action_id, status="refused", reason=str(exc))
+        raise
+    except BaseException as exc:
+        store.update_action(action_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
+        raise
+    store.update_action(action_id, status="succeeded", reason=outcome.get("reason"), to_version=outcome.get("to_version"))
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    frame: pd.DataFrame
+    days: list[dt.date]
+    skipped: dict[str, str]  # day -> why it was left out
+
+
+def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> TrainingWindow:
+    """Labelled rows of the ``window_days`` days up to ``end``. Days without a log or whose blocking quality
+    checks failed are left out, and listed with the reason (never silently)."""
+    window = plan.actions.retrain.window_days
+    lab = plan.data.labels
+    if lab is None:
+        raise ActionRefused(f"model {plan.name}: retraining needs labels, and the plan has no data.labels")
+    quality = store.rows(plan.name, family="quality", metric="blocking_failed_checks",
+                         start=end - dt.timedelta(days=window - 1), end=end)
+    blocked = {r.partition_date for r in quality.itertuples() if r.value and r.value > 0}
+    frames, days, skipped = [], [], {}
+    for i in range(window - 1, -1, -1):
+        day = end - dt.timedelta(days=i)
+        if day < plan.schedule.start_date:
+            continue
+        if day in blocked:
+            skipped[day.isoformat()] = "blocking quality checks failed"
+            continue
+        try:
+            batch = sources.read_predictions(plan, day)
+        except sources.MissingDayError as exc:
+            skipped[day.isoformat()] = str(exc)
+            continue
+        labels = sources.read_labels(plan, day)
+        joined = batch.merge(labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id}),
+                             on=plan.data.predictions.id, how="inner")
+        if joined.empty:
+            skipped[day.isoformat()] = "no labels yet"
+            continue
+        frames.append(joined.rename(columns={lab.label: plan.data.reference.label}))
+        days.append(day)
+    if not frames:
+        raise ActionRefused(f"model {plan.name}: no labelled rows in the {window} days up to {end} ({skipped})")
+    return TrainingWindow(pd.concat(frames, ignore_index=True), days, skipped)
+
+
+def _recipe(plan: MonitoringPlan):
+    spec = plan.actions.retrain.recipe if plan.actions.retrain else None
+    if not spec:
+        raise ActionRefused(f"model {plan.name}: actions.retrain.recipe is not set in the plan")
+    module, _, fn = spec.partition(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, trigger: str, day: dt.date,
+            run_id: str, actor: str = "sensor") -> str:
+    """Train with the plan's recipe on the recent labelled window, register the new version as challenger."""
+    with _audited(store, model=plan.name, action="retrain", trigger=trigger, partition_date=day, run_id=run_id,
+                  actor=actor) as outcome:
+        if plan.actions.retrain is None:
+            raise ActionRefused(f"model {plan.name}: the plan allows no retraining (actions.retrain)")
+        window = training_window(plan, store, day)
+        frame = window.frame.sort_values(plan.data.predictions.timestamp)
+        cut = int(len(frame) * (1 - HOLDOUT_SHARE))
+        train, holdout = frame.iloc[:cut], frame.iloc[cut:]
+        estimator = _recipe(plan)(train, plan)
+        version = _register(plan, registry, estimator, train, holdout, tags={
+            TAG_TRIGGER: trigger, TAG_TRIGGER_DAY: day.isoformat(), TAG_RUN_ID: run_id,
+            TAG_WINDOW: f"{window.days[0]}..{window.days[-1]} ({len(window.days)} days, {len(frame)} rows)"})
+        registry.set_alias(plan.name, CHALLENGER, version)
+        outcome["to_version"] = version
+        outcome["reason"] = f"trained on {len(train)} rows of {len(window.days)} days; skipped {window.skipped or 'none'}"
+        return version
+
+
+def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.DataFrame, holdout: pd.DataFrame,
+              tags: dict[str, str]) -> str:
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.metrics import roc_auc_score
+
+    p, ref = plan.data.predictions, plan.data.reference
+    inputs = plan.features.model_inputs
+    pos = list(estimator.classes_).index(plan.model.positive_class)
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    mlflow.set_registry_uri(registry.tracking_uri)
+    mlflow.set_experiment(plan.name)
+    with mlflow.start_run(run_name=f"retrain {tags[TAG_TRIGGER_DAY]}") as run:
+        holdout_scores = estimator.predict_proba(holdout[inputs])[:, pos]
+        y = (holdout[ref.label] == plan.model.positive_class).astype(int)
+        mlflow.log_params({"train_rows": len(train), "holdout_rows": len(holdout), **tags})
+        if y.nunique() == 2:
+            mlflow.log_metric("holdout_roc_auc", float(roc_auc_score(y, holdout_scores)))
+        info = mlflow.sklearn.log_model(
+            estimator, name="model", registered_model_name=plan.name,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            signature=infer_signature(holdout[inputs].head(5), holdout_scores[:5]))
+        if ref.source == "mlflow_artifact":
+            reference = holdout[[*inputs, *plan.features.context, ref.label]].copy()
+            reference[p.score] = holdout_scores
+            reference[p.prediction] = (holdout_scores >= 0.5).astype(int)
+            _log_frame(reference, ref.artifact_path)
+    version = str(info.registered_model_version)
+    for k, v in tags.items():
+        registry.client.set_model_version_tag(plan.name, version, k, v)
+    registry.client.set_model_version_tag(plan.name, version, "monitoring.run_id", run.info.run_id)
+    return version
+
+
+def _log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / Path(artifact_path).name
+        frame.to_parquet(local, index=False)
+        parent = str(Path(artifact_path).parent)
+        mlflow.log_artifact(str(local), artifact_path=None if parent == "." else parent)
+
+
+def mark_champion(registry: Registry, model: str, version: str, reason: str) -> None:
+    """Point ``champion`` at ``version`` and remember that it served (rollback may only return to such versions)."""
+    registry.set_alias(model, CHAMPION, version)
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    registry.client.set_model_version_tag(model, version, TAG_CHAMPION_SINCE, now)
+    registry.client.set_model_version_tag(model, version, "monitoring.last_alias_reason", reason)
+
+
+def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
+            actor: str) -> str:
+    """champion -> challenger's version; old champion -> previous_champion; challenger alias removed."""
+    with _audited(store, model=plan.name, action="promote", trigger=reason, run_id=run_id, actor=actor) as outcome:
+        challenger = registry.by_alias(plan.name, CHALLENGER)
+        if challenger is None:
+            raise ActionRefused(f"model {plan.name}: no challenger to promote")
+        champion = registry.require(plan.name, CHAMPION)
+        if challenger.version == champion.version:
+            raise ActionRefused(f"model {plan.name}: challenger is already the champion (version {champion.version})")
+        registry.set_alias(plan.name, PREVIOUS_CHAMPION, champion.version)
+        mark_champion(registry, plan.name, challenger.version, f"promoted: {reason}")
+        registry.delete_alias(plan.name, CHALLENGER)
+        outcome["to_version"] = challenger.version
+        outcome["reason"] = f"version {champion.version} -> {challenger.version}: {reason}"
+        return challenger.version
+
+
+def rollback(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
+             actor: str) -> str:
+    """champion -> previous_champion, only to a version that served as champion before."""
+    with _audited(store, model=plan.name, action="rollback", trigger=reason, run_id=run_id, actor=actor) as outcome:
+        previous = registry.by_alias(plan.name, PREVIOUS_CHAMPION)
+        if previous is None:
+            raise ActionRefused(f"model {plan.name}: no previous_champion to roll back to")
+        if TAG_CHAMPION_SINCE not in previous.tags:
+            raise ActionRefused(f"model {plan.name}: version {previous.version} never served as champion; refusing")
+        current = registry.require(plan.name, CHAMPION)
+        mark_champion(registry, plan.name, previous.version, f"rollback: {reason}")
+        registry.delete_alias(plan.name, PREVIOUS_CHAMPION)
+        outcome["to_version"] = previous.version
+        outcome["reason"] = f"version {current.version} -> {previous.version}: {reason}"
+        return previous.version

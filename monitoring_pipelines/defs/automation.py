@@ -1,0 +1,259 @@
+"""Jobs, the nightly schedule and the sensors of one monitored model.
+
+Sensors read Dagster's event log, the metric store and the MLflow registry; they never import Evidently or
+Great Expectations (see test_definitions.py). Every run request carries a run key, so the daemon starts an
+action once, and guard rails (cooldown, one retrain at a time, evidence, approval) are checked here before
+the request and again inside the job.
+"""
+
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from monitoring_pipelines import actions, sources
+from monitoring_pipelines.defs import names as n
+from monitoring_pipelines.defs.model_assets import daily_partitions
+from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource
+from monitoring_pipelines.metrics import Status
+from monitoring_pipelines.plan import MonitoringPlan
+from monitoring_pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+          dg.DagsterRunStatus.STARTED]
+# Labels for a prediction day are searched in label rows labelled up to this many days after it, beyond the
+# plan's expected delay (late stragglers).
+LABEL_GRACE_DAYS = 7
+
+
+class RetrainConfig(dg.Config):
+    trigger: str = "manual"
+    day: str = ""  # ISO day whose breach triggered the retrain; '' = the latest complete UTC day
+
+
+class ActionConfig(dg.Config):
+    reason: str = "manual"
+
+
+def _health_records(context, model: str, after: int | None):
+    return context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=n.key(model, n.MODEL_HEALTH), after_storage_id=after), limit=500,
+        ascending=True).records
+
+
+def _meta(record, key: str, default=None):
+    v = record.asset_materialization.metadata.get(key)
+    return default if v is None else v.value
+
+
+def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list]:
+    m = plan.name
+    daily = daily_partitions(plan)
+    partitioned = [a for a in assets if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None]
+
+    nightly = dg.define_asset_job(
+        n.scoped(m, n.NIGHTLY_MONITORING), selection=dg.AssetSelection.assets(*partitioned),
+        description=f"One UTC day of {m}: quality checks, drift, performance, fairness, service health, "
+                    "challenger comparison and the day's health summary.",
+        tags={n.TAG_MODEL: m})
+    refresh = dg.define_asset_job(
+        n.scoped(m, n.REFRESH_REFERENCE), selection=[n.key(m, n.REFERENCE_PROFILE)],
+        description=f"Recompute the reference profile of {m}'s current champion version.", tags={n.TAG_MODEL: m})
+
+    @dg.op(name=f"{m}__retrain")
+    def retrain_op(context, config: RetrainConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
+        """Train a new version with the plan's recipe on the recent labelled window and register it as challenger."""
+        day = dt.date.fromisoformat(config.day) if config.day else dt.date.today() - dt.timedelta(days=1)
+        version = actions.retrain(plan, registry.registry, store.store, trigger=config.trigger, day=day,
+                                  run_id=context.run_id, actor=context.run.tags.get("dagster/sensor_name", "user"))
+        context.log.info(f"model {m}: registered version {version} as challenger")
+        return version
+
+    @dg.job(name=n.scoped(m, n.RETRAIN_MODEL), tags={n.TAG_MODEL: m, "monitoring/kind": "retrain"})
+    def retrain_model():
+        """Retrain the model on its recent labelled window (plan: actions.retrain) and register the result as the
+        MLflow challenger, tagged with the trigger, day, data window and this run's id."""
+        retrain_op()
+
+    @dg.op(name=f"{m}__promote")
+    def promote_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
+        """Move champion to the challenger's version; the old champion becomes previous_champion."""
+        return actions.promote(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
+                               actor=context.run.tags.get("dagster/sensor_name", "user"))
+
+    @dg.job(name=n.scoped(m, n.PROMOTE_CHALLENGER), tags={n.TAG_MODEL: m})
+    def promote_challenger():
+        """Promote the MLflow challenger to champion (old champion kept as previous_champion). Refuses without a
+        challenger. Launch it from the UI to approve a pending promotion."""
+        promote_op()
+
+    @dg.op(name=f"{m}__rollback")
+    def rollback_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
+        """Point champion back to previous_champion."""
+        return actions.rollback(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
+                                actor=context.run.tags.get("dagster/sensor_name", "user"))
+
+    @dg.job(name=n.scoped(m, n.ROLLBACK_CHAMPION), tags={n.TAG_MODEL: m})
+    def rollback_champion():
+        """Roll the champion back to previous_champion (only a version that served as champion before)."""
+        rollback_op()
+
+    schedule = dg.build_schedule_from_partitioned_job(
+        nightly, name=n.scoped(m, n.NIGHTLY_SCHEDULE), hour_of_day=plan.schedule.hour, minute_of_hour=plan.schedule.minute,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Every night ({plan.schedule.cron} UTC) monitor {m}'s previous, completed UTC day.")
+
+    @dg.sensor(name=n.scoped(m, n.LABELS_SENSOR), job=nightly, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def labels_landed(context: dg.SensorEvaluationContext):
+        """When labels land for past days, re-run performance, fairness, the challenger comparison and the
+        health summary for exactly the days those labels belong to; their metric rows are replaced."""
+        if plan.data.labels is None:
+            return dg.SkipReason(f"model {m}: the plan has no labels")
+        before = json.loads(context.cursor) if context.cursor else {}
+        now = sources.label_state(plan)
+        if now == before:
+            return dg.SkipReason("no new labels")
+        new = sources.new_label_ids(plan, before, now)
+        done = {p for p in context.instance.get_materialized_partitions(n.key(m, n.SCORING_BATCH))}
+        days = sources.prediction_days_of(plan, new, candidates=sorted(done),
+                                          lookback_days=plan.data.labels.expected_delay_days + LABEL_GRACE_DAYS)
+        token = sources.state_token(now)
+        requests = [dg.RunRequest(run_key=f"labels:{m}:{d}:{token}", partition_key=d,
+                                  asset_selection=[n.key(m, a) for a in n.LABEL_DEPENDENT],
+                                  tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "labels_landed"})
+                    for d in days]
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True),
+                               skip_reason=None if requests else f"{len(new)} new labels, none for a monitored day")
+
+    @dg.sensor(name=n.scoped(m, n.BREACH_SENSOR), job=retrain_model, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def breach_retrain(context: dg.SensorEvaluationContext):
+        """A critical breach named in the plan (actions.retrain.on, e.g. drift.critical) in a day's model_health
+        starts retrain_model, once per model, day and trigger; not within the cooldown, not while a retrain
+        runs, never on a day whose blocking quality checks failed."""
+        retrain = plan.actions.retrain
+        if retrain is None or not retrain.on:
+            return dg.SkipReason(f"model {m}: the plan starts no retraining (actions.retrain.on)")
+        after = int(context.cursor) if context.cursor else None
+        records = _health_records(context, m, after)
+        if not records:
+            return dg.SkipReason("no new model_health")
+        requests, skips = [], []
+        for rec in records:
+            day = rec.partition_key
+            if (_meta(rec, "blocking_failed_checks", 0) or 0) > 0:
+                skips.append(f"{day}: blocking quality checks failed")
+                continue
+            hit = [t for t in retrain.on
+                   if Status(_meta(rec, f"status.{t.split('.')[0]}", "unknown")).rank >= Status(t.split(".")[1]).rank]
+            if not hit:
+                continue
+            why = _retrain_blocked(context, m, day, retrain.cooldown_hours, requests)
+            if why:
+                skips.append(f"{day}: {why}")
+                continue
+            requests.append(dg.RunRequest(
+                run_key=f"retrain:{m}:{day}:{hit[0]}",
+                run_config={"ops": {f"{m}__retrain": {"config": {"trigger": ",".join(hit), "day": day}}}},
+                tags={n.TAG_MODEL: m, n.TAG_TRIGGER: ",".join(hit), n.TAG_TRIGGER_DAY: day}))
+        return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id),
+                               skip_reason=None if requests else "; ".join(skips) or "no breach that retrains")
+
+    @dg.sensor(name=n.scoped(m, n.PROMOTE_SENSOR), job=promote_challenger, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def challenger_promotion(context: dg.SensorEvaluationContext, store: MetricStoreResource,
+                             registry: RegistryResource):
+        """Promote a challenger that beat the champion by the plan's uplift on enough labelled days
+        (actions.promote). With approval: manual it records a pending request instead; a person launches
+        promote_challenger from the UI."""
+        rule = plan.actions.promote
+        if rule is None:
+            return dg.SkipReason(f"model {m}: the plan allows no promotion")
+        challenger = registry.registry.by_alias(m, CHALLENGER)
+        if challenger is None:
+            return dg.SkipReason("no challenger")
+        rows = store.store.rows(m, family="comparison", metric=f"{rule.metric}_delta")
+        rows = rows[rows["segment"] == f"challenger={challenger.version}"]
+        better = sorted(str(d) for d in rows[rows["value"] >= rule.min_uplift]["partition_date"])
+        if len(better) < rule.min_days:
+            return dg.SkipReason(f"challenger v{challenger.version} better by >= {rule.min_uplift} on "
+                                 f"{len(better)} of {rule.min_days} required labelled days")
+        reason = f"challenger v{challenger.version} beat {rule.metric} by >= {rule.min_uplift} on days {better}"
+        if rule.approval == "manual":
+            pending = store.store.actions(m)
+            already = pending[(pending["action"] == "promote") & (pending["status"] == "pending_approval")
+                              & (pending["to_version"] == challenger.version)]
+            if already.empty:
+                store.store.record_action(model=m, action="promote", status="pending_approval", trigger=reason,
+                                          to_version=challenger.version, actor=context.sensor_name)
+            return dg.SkipReason(f"{reason}; awaiting approval: launch {n.scoped(m, n.PROMOTE_CHALLENGER)}")
+        return dg.RunRequest(run_key=f"promote:{m}:v{challenger.version}",
+                             run_config={"ops": {f"{m}__promote": {"config": {"reason": reason}}}},
+                             tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "evidence"})
+
+    @dg.sensor(name=n.scoped(m, n.ROLLBACK_SENSOR), job=rollback_champion, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def post_promotion_rollback(context: dg.SensorEvaluationContext, registry: RegistryResource):
+        """Roll back a champion whose health breaches the plan's rollback triggers (actions.rollback.on) within
+        the plan's number of monitored days after its promotion, when a previous champion exists."""
+        rule = plan.actions.rollback
+        if rule is None or not rule.on:
+            return dg.SkipReason(f"model {m}: the plan allows no rollback")
+        after = int(context.cursor) if context.cursor else None
+        records = _health_records(context, m, after)
+        if not records:
+            return dg.SkipReason("no new model_health")
+        cursor = str(records[-1].storage_id)
+        reg = registry.registry
+        champion, previous = reg.require(m, CHAMPION), reg.by_alias(m, PREVIOUS_CHAMPION)
+        if previous is None or actions.TAG_CHAMPION_SINCE not in champion.tags:
+            return dg.SensorResult(cursor=cursor, skip_reason="no promotion to roll back")
+        served = [r for r in _health_records(context, m, None) if _meta(r, "model_version") == champion.version]
+        window = {r.partition_key for r in sorted(served, key=lambda r: r.partition_key)[:rule.within_days_of_promotion]}
+        for rec in records:
+            if rec.partition_key not in window or _meta(rec, "model_version") != champion.version:
+                continue
+            hit = [t for t in rule.on
+                   if Status(_meta(rec, f"status.{t.split('.')[0]}", "unknown")).rank >= Status(t.split(".")[1]).rank]
+            if hit:
+                reason = f"{hit[0]} on {rec.partition_key}, within {rule.within_days_of_promotion} days of promotion"
+                return dg.SensorResult(cursor=cursor, run_requests=[dg.RunRequest(
+                    run_key=f"rollback:{m}:v{champion.version}",
+                    run_config={"ops": {f"{m}__rollback": {"config": {"reason": reason}}}},
+                    tags={n.TAG_MODEL: m, n.TAG_TRIGGER: hit[0], n.TAG_TRIGGER_DAY: rec.partition_key})])
+        return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} healthy")
+
+    @dg.sensor(name=n.scoped(m, n.REFERENCE_SENSOR), job=refresh, minimum_interval_seconds=120,
+               default_status=dg.DefaultSensorStatus.RUNNING)
+    def champion_changed(context: dg.SensorEvaluationContext, registry: RegistryResource):
+        """When the champion alias points to a version whose reference profile has not been computed yet,
+        compute it (once per version), so the nightly run compares against the right reference."""
+        champion = registry.registry.by_alias(m, CHAMPION)
+        if champion is None:
+            return dg.SkipReason(f"model {m}: no champion alias in the registry")
+        latest = context.instance.fetch_materializations(n.key(m, n.REFERENCE_PROFILE), limit=1).records
+        if latest and _meta(latest[0], "model_version") == champion.version:
+            return dg.SkipReason(f"reference profile is current (v{champion.version})")
+        return dg.RunRequest(run_key=f"reference:{m}:v{champion.version}", tags={n.TAG_MODEL: m})
+
+    return {"jobs": [nightly, refresh, retrain_model, promote_challenger, rollback_champion],
+            "schedules": [schedule],
+            "sensors": [labels_landed, breach_retrain, challenger_promotion, post_promotion_rollback, champion_changed]}
+
+
+def _retrain_blocked(context, model: str, day: str, cooldown_hours: float, pending: list) -> str | None:
+    """Why a retrain for ``day`` must not start now, or None. The cooldown is measured between trigger days
+    (partition time), so backfills and the demo behave as nightly production does."""
+    job = n.scoped(model, n.RETRAIN_MODEL)
+    if context.instance.get_runs(dg.RunsFilter(job_name=job, statuses=ACTIVE), limit=1):
+        return "a retrain is already running"
+    this = dt.date.fromisoformat(day)
+    earlier = [r.tags.get(n.TAG_TRIGGER_DAY) for r in context.instance.get_runs(dg.RunsFilter(job_name=job))]
+    earlier += [r.tags[n.TAG_TRIGGER_DAY] for r in pending]
+    for d in filter(None, earlier):
+        gap_hours = abs((this - dt.date.fromisoformat(d)).days) * 24
+        if gap_hours < cooldown_hours:
+            return f"cooldown: a retrain was triggered for {d} ({cooldown_hours:g} h cooldown)"
+    return None

@@ -1,0 +1,293 @@
+"""The asset graph of one monitored model (DESIGN section 3), built from its plan.
+
+Every asset is thin: load, call a plain function, judge the figures against the plan, write the day's rows to
+the metric store in one transaction, and return the figures a person looks at first as metadata.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from monitoring_pipelines import sources
+from monitoring_pipelines.defs import names as n
+from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource, ReportsResource
+from monitoring_pipelines.errors import RegistryError
+from monitoring_pipelines.health import judge, summarise
+from monitoring_pipelines.metrics import Family, MetricValue
+from monitoring_pipelines.plan import MonitoringPlan
+from monitoring_pipelines.reference import ReferenceProfile
+from monitoring_pipelines.registry import CHALLENGER, CHAMPION
+
+
+def daily_partitions(plan: MonitoringPlan) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=plan.schedule.start_date.isoformat(), timezone="UTC")
+
+
+def _day(context) -> dt.date:
+    return dt.date.fromisoformat(context.partition_key)
+
+
+def _table(records: list[dict]) -> dg.MetadataValue:
+    if not records:
+        return dg.MetadataValue.md("_none_")
+    cols = list(records[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in records]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def _num(v: float | None) -> dg.MetadataValue:
+    """Numeric metadata Dagster can plot; a missing figure is NaN (shown empty), never a fake 0."""
+    return dg.MetadataValue.float(float("nan") if v is None else float(v))
+
+
+def build_model_assets(plan: MonitoringPlan) -> list:
+    m = plan.name
+    daily = daily_partitions(plan)
+    owners = [f"team:{plan.owners.team}"]
+    common = dict(group_name=m, owners=owners)
+
+    def store_day(context, store: MetricStoreResource, families: list[Family], values: list[MetricValue],
+                  version: str, alias: str = CHAMPION, unjudged: frozenset[str] = frozenset()):
+        day = _day(context)
+        rows = judge(plan, day, values, model_version=version, alias=alias, run_id=context.run_id,
+                     unjudged_segments=unjudged)
+        store.store.replace_rows(m, day, [f.value for f in families], rows)
+        return rows
+
+    prediction_log = dg.AssetSpec(
+        n.key(m, n.PREDICTION_LOG), partitions_def=daily, kinds={plan.data.predictions.source},
+        description=f"The day's prediction log of {m}, written by the serving system "
+                    f"({plan.data.predictions.source}: {plan.data.predictions.path or plan.data.predictions.table}).",
+        **common)
+    labels = dg.AssetSpec(
+        n.key(m, n.LABELS), kinds={plan.data.labels.source} if plan.data.labels else set(),
+        description=f"Delayed ground-truth labels of {m} (expected about "
+                    f"{plan.data.labels.expected_delay_days if plan.data.labels else '?'} days after the prediction).",
+        **common)
+    champion_model = dg.AssetSpec(
+        n.key(m, n.CHAMPION_MODEL), kinds={"mlflow"},
+        description=f"The MLflow registered model {m}; aliases champion, challenger and previous_champion name versions.",
+        **common)
+
+    @dg.asset(key=n.key(m, n.REFERENCE_PROFILE), deps=[champion_model], kinds={"pandas", "mlflow"}, **common)
+    def reference_profile(context, registry: RegistryResource) -> dg.MaterializeResult[ReferenceProfile]:
+        """Reference statistics of the current champion version (null shares, ranges, categories, a bounded
+        sample for drift), computed once per version from its reference data and reused every night."""
+        ref = registry.registry.require(m, CHAMPION)
+        if plan.data.reference.source == "mlflow_artifact":
+            frame = registry.registry.read_reference(ref, plan.data.reference.artifact_path)
+        else:
+            frame = sources.read_reference(plan)
+        from monitoring_pipelines.reference import build_profile
+
+        profile = build_profile(frame, plan, ref.version)
+        return dg.MaterializeResult(value=profile, metadata={
+            "model_version": ref.version, "alias": CHAMPION, "dagster/row_count": profile.row_count,
+            "sample_rows": len(profile.sample)})
+
+    from monitoring_pipelines.quality import check_specs
+
+    specs = check_specs(plan)
+    batch_key = n.key(m, n.SCORING_BATCH)
+
+    @dg.asset(key=batch_key, partitions_def=daily, deps=[prediction_log],
+              ins={"reference_profile": dg.AssetIn(n.key(m, n.REFERENCE_PROFILE))},
+              check_specs=[dg.AssetCheckSpec(s.name, asset=batch_key, blocking=s.blocking, description=s.description)
+                           for s in specs],
+              kinds={"pandas", "great_expectations"}, **common)
+    def scoring_batch(context, reference_profile: ReferenceProfile, store: MetricStoreResource,
+                      registry: RegistryResource):  # value: the day's DataFrame (no annotation: checks add outputs)
+        """The day's predictions, checked with Great Expectations against the champion's reference profile.
+        Each expectation is an asset check; blocking ones stop drift, performance, fairness and comparison
+        for the day, so a broken batch never feeds a decision."""
+        from monitoring_pipelines import quality
+
+        day = _day(context)
+        champion = registry.registry.require(m, CHAMPION)
+        if champion.version != reference_profile.model_version:
+            raise RegistryError(
+                f"model {m} day {day}: the reference profile is for version {reference_profile.model_version} but the "
+                f"champion is version {champion.version}; materialize {m}/{n.REFERENCE_PROFILE} first "
+                f"(sensor {n.scoped(m, n.REFERENCE_SENSOR)} does this)")
+        batch = sources.read_predictions(plan, day)
+        result = quality.validate(batch, plan, reference_profile)
+        store_day(context, store, [Family.QUALITY], result.metrics(), champion.version)
+        checks = [
+            dg.AssetCheckResult(
+                check_name=o.spec.name, passed=o.passed, severity=dg.AssetCheckSeverity.ERROR if o.spec.blocking
+                else dg.AssetCheckSeverity.WARN,
+                metadata={"model": m, "day": day.isoformat(), "column": o.spec.column or "", "expectation": o.expectation,
+                          "expected": dg.MetadataValue.json(o.expected), "observed": _num(o.observed),
+                          "unexpected_count": _num(o.unexpected_count), "unexpected_share": _num(o.unexpected_share),
+                          "unexpected_examples": dg.MetadataValue.json([str(x) for x in o.examples]),
+                          "error": o.error or ""},
+                description=o.spec.description)
+            for o in result.outcomes]
+        return dg.MaterializeResult(value=batch, check_results=checks, metadata={
+            "dagster/row_count": len(batch), "model_version": champion.version,
+            "failed_checks": len(result.failed), "blocking_failed_checks": len(result.blocking_failed),
+            "failed": dg.MetadataValue.md(", ".join(o.spec.name for o in result.failed) or "_none_")})
+
+    batch_in = {"scoring_batch": dg.AssetIn(batch_key)}
+    profile_in = {"reference_profile": dg.AssetIn(n.key(m, n.REFERENCE_PROFILE))}
+
+    @dg.asset(key=n.key(m, n.DRIFT_REPORT), partitions_def=daily, ins={**batch_in, **profile_in},
+              kinds={"evidently"}, **common)
+    def drift_report(context, scoring_batch: pd.DataFrame, reference_profile: ReferenceProfile,
+                     store: MetricStoreResource, reports: ReportsResource) -> dg.MaterializeResult:
+        """Feature and prediction drift of the day against the champion's reference (Evidently's default tests),
+        with an HTML report per day. Metadata lists the drifted share and the top drifted features."""
+        from monitoring_pipelines import drift
+
+        day = _day(context)
+        url = reports.url_for(m, "drift", day)
+        result = drift.compute(reference_profile.sample, scoring_batch, plan, html_path=url)
+        store_day(context, store, [Family.DRIFT], result.metrics(), reference_profile.model_version)
+        top = [{"feature": f.column, "method": f.method, "score": f.score, "threshold": f.threshold,
+                "drifted": f.drifted} for f in result.top(5)]
+        return dg.MaterializeResult(metadata={
+            "share_of_drifted_features": result.share, "drifted_features": len(result.drifted),
+            "prediction_drift_score": result.prediction.score, "model_version": reference_profile.model_version,
+            "top_features": _table(top), "report": dg.MetadataValue.path(url),
+            "evaluated_rows": result.evaluated_rows})
+
+    def labelled(batch: pd.DataFrame, day: dt.date) -> tuple[pd.DataFrame, int]:
+        """Served rows (those with a score; failed requests have none) joined with the labels known so far."""
+        lab = plan.data.labels
+        served = batch[batch[plan.data.predictions.score].notna()]
+        if lab is None:
+            return served.iloc[0:0].assign(**{"__label": []}), len(served)
+        labels = sources.read_labels(plan, day)
+        joined = served.merge(labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id,
+                                                                          lab.label: "__label"}),
+                             on=plan.data.predictions.id, how="inner")
+        return joined, len(served)
+
+    @dg.asset(key=n.key(m, n.PERFORMANCE), partitions_def=daily, ins=batch_in, deps=[labels],
+              kinds={"scikit-learn"}, **common)
+    def performance(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
+                    registry: RegistryResource) -> dg.MaterializeResult:
+        """Realised performance of the champion on the day's rows that have labels (ROC AUC, PR AUC, accuracy,
+        precision, recall, F1, log loss, Brier score) and the label coverage. Below the plan's minimum
+        coverage the day is partial: figures are not judged (status unknown). Re-run when labels land."""
+        from monitoring_pipelines import performance as perf
+
+        day = _day(context)
+        p, lab = plan.data.predictions, plan.data.labels
+        served = scoring_batch[scoring_batch[p.score].notna()]
+        labels = (sources.read_labels(plan, day).rename(columns={lab.id: p.id}) if lab is not None
+                  else pd.DataFrame({p.id: [], "label": []}))
+        result = perf.compute(served, labels, id_col=p.id, label_col=lab.label if lab else "label", score_col=p.score,
+                              prediction_col=p.prediction, positive_class=plan.model.positive_class,
+                              min_coverage=lab.min_coverage if lab else 1.0)
+        version = registry.registry.require(m, CHAMPION).version
+        store_day(context, store, [Family.PERFORMANCE], result.metrics(), version)
+        head = result.headline()
+        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
+                                              "model_version": version})
+
+    @dg.asset(key=n.key(m, n.FAIRNESS), partitions_def=daily, ins=batch_in, deps=[labels], kinds={"fairlearn"},
+              **common)
+    def fairness(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
+                 registry: RegistryResource) -> dg.MaterializeResult:
+        """Fairness of the champion per protected group and per intersection of the plan's protected
+        attributes (fairlearn MetricFrame): per-group rates and the parity / opportunity / odds gaps. Groups
+        below the plan's minimum size are reported but never alerted on."""
+        from monitoring_pipelines import fairness as fair
+
+        day = _day(context)
+        joined, _ = labelled(scoring_batch, day)
+        result = fair.compute(joined, label_col="__label", prediction_col=plan.data.predictions.prediction,
+                              protected_attributes=list(plan.protected_attributes),
+                              min_group_size=plan.fairness.min_group_size, positive_class=plan.model.positive_class)
+        version = registry.registry.require(m, CHAMPION).version
+        store_day(context, store, [Family.FAIRNESS], result.metrics(), version,
+                  unjudged=frozenset(result.small_groups))
+        head = result.headline()
+        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
+                                              "model_version": version})
+
+    @dg.asset(key=n.key(m, n.SERVICE_HEALTH), partitions_def=daily, ins=batch_in, kinds={"pandas"}, **common)
+    def service_health(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
+                       registry: RegistryResource) -> dg.MaterializeResult:
+        """Service health from the prediction log: request count, throughput (average and busiest minute),
+        latency p50/p95/p99/max, error rate, and rows served by a version other than the champion."""
+        from monitoring_pipelines import service
+
+        p = plan.data.predictions
+        version = registry.registry.require(m, CHAMPION).version
+        result = service.compute(scoring_batch, timestamp_col=p.timestamp, latency_col=p.latency_ms,
+                                 status_col=p.status, ok_status=p.ok_status, version_col=p.model_version,
+                                 expected_version=version)
+        store_day(context, store, [Family.SERVICE], result.metrics(), version)
+        head = result.headline()
+        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
+                                              "model_version": version})
+
+    @dg.asset(key=n.key(m, n.CHALLENGER_COMPARISON), partitions_def=daily, ins=batch_in, deps=[labels],
+              kinds={"mlflow", "scikit-learn"}, **common)
+    def challenger_comparison(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
+                              registry: RegistryResource) -> dg.MaterializeResult:
+        """Shadow comparison: the MLflow challenger scores the same rows as the champion; prediction agreement,
+        score correlation and ROC AUC delta on labelled rows. Without a challenger it records that and passes."""
+        from monitoring_pipelines import comparison
+
+        day = _day(context)
+        reg = registry.registry
+        champion, challenger = reg.require(m, CHAMPION), reg.by_alias(m, CHALLENGER)
+        joined, _ = labelled(scoring_batch, day)
+        result = comparison.compare(plan, scoring_batch, joined, champion, challenger, reg)
+        store_day(context, store, [Family.COMPARISON], result.metrics(), champion.version)
+        return dg.MaterializeResult(metadata={
+            "champion_version": champion.version, "challenger_version": result.challenger_version or "none",
+            **{k: _num(v) for k, v in result.headline().items()}})
+
+    upstream = [drift_report, performance, fairness, service_health, challenger_comparison]
+
+    @dg.asset(key=n.key(m, n.MODEL_HEALTH), partitions_def=daily, deps=upstream, kinds={"sql"}, **common)
+    def model_health(context, store: MetricStoreResource, registry: RegistryResource) -> dg.MaterializeResult:
+        """The model's day in one place: worst status per family (quality, drift, performance, fairness,
+        service, comparison) and the breaches behind it, read from the metric store. Sensors act on it."""
+        day = _day(context)
+        rows = store.store.rows(m, start=day, end=day)
+        summary = summarise(plan, day, rows)
+        headline = _headline(rows)
+        breaches = [{"family": b.family, "metric": b.metric, "segment": b.segment, "value": b.value,
+                     "status": b.status.value, "threshold": b.threshold} for b in summary.breaches]
+        return dg.MaterializeResult(metadata={
+            "status": summary.status.value,
+            **{f"status.{fam}": st.value for fam, st in summary.family_status.items()},
+            "breaches": len(summary.breaches), "breach_list": _table(breaches[:20]),
+            "model_version": registry.registry.require(m, CHAMPION).version,
+            **{k: _num(v) for k, v in headline.items()}})
+
+    return [prediction_log, labels, champion_model, reference_profile, scoring_batch, drift_report, performance,
+            fairness, service_health, challenger_comparison, model_health]
+
+
+HEADLINE = {  # metadata name -> (family, metric, segment)
+    "share_of_drifted_features": ("drift", "share_of_drifted_features", ""),
+    "roc_auc": ("performance", "roc_auc", ""),
+    "label_coverage": ("performance", "label_coverage", ""),
+    "latency_p99_ms": ("service", "latency_p99_ms", ""),
+    "error_rate": ("service", "error_rate", ""),
+}
+
+
+def _headline(rows: pd.DataFrame) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name, (fam, metric, seg) in HEADLINE.items():
+        hit = rows[(rows["family"] == fam) & (rows["metric"] == metric) & (rows["segment"] == seg)] if len(rows) else rows
+        out[name] = None if hit.empty or pd.isna(hit["value"].iloc[0]) else float(hit["value"].iloc[0])
+    gaps = rows[(rows["family"] == "fairness") & (rows["metric"] == "equal_opportunity_difference")] if len(rows) else rows
+    out["worst_fairness_gap"] = None if gaps.empty or gaps["value"].isna().all() else float(gaps["value"].max())
+    return out

@@ -1,0 +1,73 @@
+"""Reference statistics of one model version, computed once and reused every night.
+
+The profile holds what the nightly quality expectations need (null shares, numeric ranges, category sets,
+row count) and a bounded sample of reference rows for the drift report. Nightly runs read the profile, never
+the raw reference again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.plan import MonitoringPlan
+
+# Evidently's cost grows linearly with reference rows (notes/baselines.md); 50k keeps a report under ~5 s
+# while leaving the distance tests (chosen above 1000 reference rows) well resolved.
+REFERENCE_SAMPLE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    name: str
+    kind: str  # "numerical" | "categorical"
+    null_share: float
+    minimum: float | None = None
+    maximum: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    categories: dict[str, float] = field(default_factory=dict)  # value -> share of non-null rows
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    model: str
+    model_version: str
+    row_count: int
+    columns: dict[str, ColumnProfile]
+    sample: pd.DataFrame  # at most REFERENCE_SAMPLE_ROWS rows: model inputs, score column
+
+    def column(self, name: str) -> ColumnProfile:
+        return self.columns[name]
+
+
+def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: str) -> ReferenceProfile:
+    """Profile the reference rows of ``model_version``. Raises if a feature the plan lists is missing."""
+    score = plan.data.predictions.score
+    needed = [*plan.features.model_inputs, score]
+    missing = [c for c in needed if c not in reference.columns]
+    if missing:
+        raise DataSourceError(
+            f"model {plan.name} version {model_version}: reference data lacks column(s) {missing} "
+            f"(plan data.reference; it must hold the model inputs and the champion's score column {score!r})"
+        )
+    if reference.empty:
+        raise DataSourceError(f"model {plan.name} version {model_version}: reference data has no rows")
+    columns: dict[str, ColumnProfile] = {}
+    for col in [*plan.features.numerical, score]:
+        s = pd.to_numeric(reference[col], errors="raise")
+        q = s.quantile([0.01, 0.05, 0.5, 0.95, 0.99])
+        columns[col] = ColumnProfile(
+            col, "numerical", float(s.isna().mean()), float(s.min()), float(s.max()),
+            {f"q{int(k * 100):02d}": float(v) for k, v in q.items()},
+        )
+    for col in plan.features.categorical:
+        s = reference[col]
+        shares = s.dropna().astype(str).value_counts(normalize=True)
+        columns[col] = ColumnProfile(col, "categorical", float(s.isna().mean()),
+                                     categories={str(k): float(v) for k, v in shares.items()})
+    sample = reference[needed]
+    if len(sample) > REFERENCE_SAMPLE_ROWS:
+        sample = sample.sample(REFERENCE_SAMPLE_ROWS, random_state=0)
+    return ReferenceProfile(plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True))

@@ -1,0 +1,360 @@
+"""Metric store tests, run against SQLite (tmp_path) and the real local PostgreSQL (a fresh schema per test)."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import uuid
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from monitoring_pipelines import store as store_module
+from monitoring_pipelines.errors import StoreError
+from monitoring_pipelines.metrics import Family
+from monitoring_pipelines.store import MetricRow, MetricStore
+
+PG_ADMIN_URL = os.environ.get("MONITORING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
+T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def pg_url():
+    """URL of a fresh, empty PostgreSQL schema (dropped afterwards). Skips when PostgreSQL is down; fails on CI."""
+    admin = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+    schema = f"mp_{uuid.uuid4().hex}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "no PostgreSQL here"
+        admin.dispose()
+        reason = f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} is unreachable: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    url = make_url(PG_ADMIN_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metrics.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url):
+    s = MetricStore(store_url)
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+def mrow(metric="feature_drift_score", segment="", value=0.1, *, day=D1, family="drift", model="churn", **kw) -> MetricRow:
+    fields = dict(model=model, model_version="3", alias="champion", partition_date=day, family=family, metric=metric,
+                  segment=segment, value=value, warning_threshold=0.2, critical_threshold=0.3, direction="max",
+                  status="ok", run_id="run-1", computed_at=T0)
+    fields.update(kw)
+    return MetricRow(**fields)
+
+
+def day_set(day=D1, family="drift", model="churn", n=3, base=0.0, run_id="run-1") -> list[MetricRow]:
+    return [mrow(segment=f"f{i}", value=base + i, day=day, family=family, model=model, run_id=run_id) for i in range(n)]
+
+
+def scalar(s: MetricStore, sql: str, **params):
+    with s.engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
+
+
+# -- migrations ------------------------------------------------------------------------------------------------
+
+
+def test_migrate_twice_applies_once(store_url):
+    first = MetricStore(store_url)
+    assert first.migrate() == ["001"]
+    assert first.migrate() == []
+    second = MetricStore(store_url)  # a new process sees the recorded version too
+    assert second.migrate() == []
+    assert scalar(first, "SELECT COUNT(*) FROM schema_migrations") == 1
+    assert scalar(first, "SELECT COUNT(*) FROM metric_values") == 0
+    first.dispose(), second.dispose()
+
+
+def test_concurrent_migrations_apply_each_file_once(store_url):
+    stores = [MetricStore(store_url) for _ in range(3)]
+    barrier, results, errors = threading.Barrier(len(stores)), [], []
+
+    def run(s: MetricStore):
+        try:
+            barrier.wait()
+            results.append(s.migrate())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(results) == [[], [], ["001"]]
+    assert scalar(stores[0], "SELECT COUNT(*) FROM schema_migrations") == 1
+    for s in stores:
+        s.dispose()
+
+
+def test_failing_migration_file_leaves_nothing_behind(store_url, tmp_path, monkeypatch):
+    sql_dir = tmp_path / "sql"
+    sql_dir.mkdir()
+    (sql_dir / "001_metric_store.sql").write_text((store_module.SQL_DIR / "001_metric_store.sql").read_text())
+    (sql_dir / "002_broken.sql").write_text("CREATE TABLE half_done (a TEXT);\nCREATE TABLE metric_values (b TEXT);\n")
+    monkeypatch.setattr(store_module, "SQL_DIR", sql_dir)
+    s = MetricStore(store_url)
+    with pytest.raises(StoreError, match="applying 002_broken.sql"):
+        s.migrate()
+    # 001 stays applied (its own transaction); 002's first statement was rolled back with the second.
+    assert scalar(s, "SELECT COUNT(*) FROM schema_migrations") == 1
+    assert s.rows("churn").empty
+    with pytest.raises(DBAPIError, match="half_done"):
+        scalar(s, "SELECT COUNT(*) FROM half_done")
+    (sql_dir / "002_broken.sql").write_text("CREATE TABLE half_done (a TEXT);\n")
+    assert s.migrate() == ["002"]
+    s.dispose()
+
+
+def test_missing_sql_dir_says_install_from_source(store_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "SQL_DIR", tmp_path / "nowhere")
+    with pytest.raises(StoreError, match="installed from source"):
+        MetricStore(store_url).migrate()
+
+
+def test_split_statements_ignores_semicolons_in_comments_and_strings():
+    script = "-- a; comment\nCREATE TABLE t (a TEXT DEFAULT 'x;''y'); /* b; */ INSERT INTO t VALUES (';');\n"
+    assert store_module._split_statements(script) == [
+        "CREATE TABLE t (a TEXT DEFAULT 'x;''y')", "INSERT INTO t VALUES (';')",
+    ]
+
+
+# -- metric values ---------------------------------------------------------------------------------------------
+
+
+def test_replace_twice_keeps_exactly_the_second_set(store):
+    assert store.replace_rows("churn", D1, ["drift"], day_set(n=3, base=0.0, run_id="run-1")) == 3
+    assert store.replace_rows("churn", D1, ["drift"], day_set(n=2, base=10.0, run_id="run-2")) == 2
+    df = store.rows("churn")
+    assert len(df) == 2
+    assert df["value"].tolist() == [10.0, 11.0]
+    assert df["segment"].tolist() == ["f0", "f1"]
+    assert set(df["run_id"]) == {"run-2"}
+
+
+def test_replace_leaves_other_days_families_and_models(store):
+    store.replace_rows("churn", D1, ["drift", "quality"], day_set(D1, "drift") + day_set(D1, "quality", n=2))
+    store.replace_rows("churn", D2, ["drift"], day_set(D2, "drift", n=4))
+    store.replace_rows("fraud", D1, ["drift"], day_set(D1, "drift", model="fraud", n=5))
+
+    store.replace_rows("churn", D1, [Family.DRIFT], [mrow(segment="only", value=42.0, family=Family.DRIFT)])
+
+    churn = store.rows("churn")
+    assert churn.groupby(["partition_date", "family"]).size().to_dict() == {
+        (D1, "drift"): 1, (D1, "quality"): 2, (D2, "drift"): 4,
+    }
+    assert churn.loc[(churn["partition_date"] == D1) & (churn["family"] == "drift"), "value"].tolist() == [42.0]
+    assert len(store.rows("fraud")) == 5
+
+
+def test_replace_with_no_rows_clears_the_families(store):
+    store.replace_rows("churn", D1, ["drift", "quality"], day_set(D1, "drift") + day_set(D1, "quality"))
+    assert store.replace_rows("churn", D1, ["drift"], []) == 0
+    assert store.rows("churn")["family"].unique().tolist() == ["quality"]
+
+
+@pytest.mark.parametrize("bad", [
+    dict(day=D2), dict(family="performance"), dict(model="fraud"), dict(status="bad"), dict(direction="up"),
+    dict(computed_at=datetime(2026, 11, 21, 2, 0)),
+], ids=["day", "family", "model", "status", "direction", "naive-time"])
+def test_invalid_row_raises_before_writing(store, bad):
+    store.replace_rows("churn", D1, ["drift"], day_set(n=3))
+    rows = day_set(n=2, base=100.0) + [mrow(segment="bad", **bad)]
+    with pytest.raises(ValueError, match=r"row 2 \("):
+        store.replace_rows("churn", D1, ["drift"], rows)
+    assert store.rows("churn")["value"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_validation_happens_before_any_database_access():
+    # Nothing listens on port 1: any connection attempt would raise StoreError, not ValueError.
+    unreachable = MetricStore("postgresql+psycopg2://u:pw@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(ValueError, match="not for day 2026-11-20"):
+        unreachable.replace_rows("churn", D1, ["drift"], [mrow(day=D2)])
+
+
+def test_insert_failure_midway_rolls_back(store):
+    store.replace_rows("churn", D1, ["drift"], day_set(n=3))
+    duplicate_key = day_set(n=2, base=50.0) + [mrow(segment="f0", value=99.0)]
+    with pytest.raises(StoreError, match="churn on 2026-11-20"):
+        store.replace_rows("churn", D1, ["drift"], duplicate_key)
+    df = store.rows("churn")
+    assert df["value"].tolist() == [0.0, 1.0, 2.0]
+    assert set(df["run_id"]) == {"run-1"}
+
+
+def test_concurrent_replacements_of_one_day_never_mix_or_fail(store_url):
+    stores = [MetricStore(store_url) for _ in range(2)]
+    stores[0].migrate()
+    barrier, errors = threading.Barrier(2), []
+
+    def run(s: MetricStore, run_id: str, base: float):
+        barrier.wait()
+        for _ in range(15):
+            try:
+                s.replace_rows("churn", D1, ["drift"], day_set(n=4, base=base, run_id=run_id))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s, f"run-{i}", 10.0 * i)) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    df = stores[0].rows("churn")
+    assert len(df) == 4 and df["run_id"].nunique() == 1
+    for s in stores:
+        s.dispose()
+
+
+def test_null_and_nan_round_trip_as_null(store):
+    rows = [mrow(segment="none", value=None, warning_threshold=None, critical_threshold=None, direction=None,
+                 status="unknown"),
+            mrow(segment="nan", value=float("nan"), critical_threshold=float("nan"), status="unknown"),
+            mrow(segment="num", value=0.25)]
+    store.replace_rows("churn", D1, ["drift"], rows)
+    # NaN must become SQL NULL (PostgreSQL would otherwise keep a 'NaN' that NULL-aware queries miss).
+    assert scalar(store, "SELECT COUNT(*) FROM metric_values WHERE value IS NULL") == 2
+    df = store.rows("churn").set_index("segment")
+    assert math.isnan(df.loc["none", "value"]) and math.isnan(df.loc["nan", "value"])
+    assert math.isnan(df.loc["nan", "critical_threshold"]) and df.loc["nan", "warning_threshold"] == 0.2
+    assert df.loc["none", "direction"] is None
+    assert df.loc["num", "value"] == 0.25
+
+
+def test_rows_filters_and_timestamps(store):
+    paris = timezone(timedelta(hours=1))
+    store.replace_rows("churn", D1, ["drift", "quality"],
+                       day_set(D1, "drift") + [mrow("row_count", value=1000, family="quality",
+                                                    computed_at=T0.astimezone(paris))])
+    store.replace_rows("churn", D2, ["drift"], day_set(D2, "drift"))
+    assert store.rows("churn", family="quality")["metric"].tolist() == ["row_count"]
+    assert store.rows("churn", metric="feature_drift_score", start=D2)["partition_date"].tolist() == [D2] * 3
+    assert store.rows("churn", end=D1)["partition_date"].unique().tolist() == [D1]
+    assert store.rows("churn", start=D1, end=D1, family=Family.DRIFT).shape[0] == 3
+    assert store.rows("nobody").empty
+    computed = store.rows("churn", family="quality")["computed_at"].iloc[0]
+    assert computed == pd.Timestamp(T0) and str(computed.tz) == "UTC"
+
+
+def test_dtypes_identical_between_backends(tmp_path, pg_url):
+    frames = {}
+    for name, url in (("sqlite", f"sqlite:///{tmp_path / 'm.db'}"), ("postgresql", pg_url)):
+        s = MetricStore(url)
+        s.migrate()
+        empty_rows, empty_actions = s.rows("churn"), s.actions("churn")
+        s.replace_rows("churn", D1, ["drift", "quality"],
+                       day_set() + [mrow("row_count", value=None, family="quality", direction=None, status="unknown")])
+        s.record_action(model="churn", action="retrain", status="requested", trigger="drift")
+        frames[name] = (empty_rows, empty_actions, s.rows("churn"), s.actions("churn"))
+        s.dispose()
+
+    expected_rows = {c: "object" for c in store_module.METRIC_COLUMNS} | {
+        "value": "float64", "warning_threshold": "float64", "critical_threshold": "float64",
+        "computed_at": "datetime64[ns, UTC]",
+    }
+    expected_actions = {c: "object" for c in store_module.ACTION_COLUMNS} | {
+        "created_at": "datetime64[ns, UTC]", "updated_at": "datetime64[ns, UTC]",
+    }
+    for name, (empty_rows, empty_actions, rows, actions) in frames.items():
+        for frame, expected in ((empty_rows, expected_rows), (rows, expected_rows),
+                                (empty_actions, expected_actions), (actions, expected_actions)):
+            assert frame.dtypes.astype(str).to_dict() == expected, name
+        assert all(type(d) is date for d in rows["partition_date"]), name
+    sqlite_rows, pg_rows = frames["sqlite"][2], frames["postgresql"][2]
+    pd.testing.assert_frame_equal(sqlite_rows, pg_rows)
+    ignore = ["id", "created_at"]  # generated per call
+    pd.testing.assert_frame_equal(frames["sqlite"][3].drop(columns=ignore), frames["postgresql"][3].drop(columns=ignore))
+
+
+# -- model actions ---------------------------------------------------------------------------------------------
+
+
+def test_action_record_and_update_round_trip(store):
+    first = store.record_action(model="churn", action="retrain", status="requested", trigger="drift_breach",
+                                partition_date=D1, from_version=3, reason="drift share 0.4", run_id="sensor-1",
+                                actor="sensor")
+    second = store.record_action(model="churn", action="promote", status="pending_approval", from_version="3",
+                                 to_version="4")
+    store.record_action(model="fraud", action="rollback", status="succeeded")
+    store.update_action(first, status="succeeded", run_id="run-9", to_version=4)
+
+    df = store.actions("churn").set_index("id")
+    assert df.index.tolist() == [first, second]
+    one = df.loc[first]
+    assert (one["status"], one["trigger"], one["partition_date"], one["from_version"], one["to_version"]) == (
+        "succeeded", "drift_breach", D1, "3", "4")
+    assert (one["reason"], one["run_id"], one["actor"]) == ("drift share 0.4", "run-9", "sensor")  # reason kept
+    assert one["updated_at"] >= one["created_at"]
+    two = df.loc[second]
+    assert two["partition_date"] is None and pd.isna(two["updated_at"]) and two["status"] == "pending_approval"
+
+    store.update_action(second, status="refused", reason="approval missing")
+    assert store.actions("churn").set_index("id").loc[second, "reason"] == "approval missing"
+
+
+def test_action_validation(store):
+    with pytest.raises(ValueError, match="action 'deploy'"):
+        store.record_action(model="churn", action="deploy", status="requested")
+    with pytest.raises(ValueError, match="status 'done'"):
+        store.record_action(model="churn", action="retrain", status="done")
+    with pytest.raises(StoreError, match="no model action with id 'missing'"):
+        store.update_action("missing", status="failed")
+
+
+# -- URLs and secrets ------------------------------------------------------------------------------------------
+
+
+def test_password_never_shown():
+    s = MetricStore("postgresql://postgres:s3cret@127.0.0.1:1/nope?connect_timeout=2")
+    assert "s3cret" not in repr(s) and "***" in repr(s)
+    assert s.url.drivername == "postgresql+psycopg2"  # plain postgresql:// would load psycopg v3
+    with pytest.raises(StoreError) as info:
+        s.migrate()
+    assert "s3cret" not in str(info.value) and "127.0.0.1" in str(info.value)
+    with pytest.raises(StoreError) as info:
+        MetricStore("postgresql+psycopg2://postgres:s3cret@127.0.0.1:notaport/nope")
+    assert "s3cret" not in str(info.value)
+
+
+def test_unsupported_backend_is_refused():
+    with pytest.raises(StoreError, match="only SQLite and PostgreSQL"):
+        MetricStore("mysql+pymysql://u:s3cret@localhost/db")
+
+
+def test_default_url_comes_from_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITORING_HOME", str(tmp_path))
+    monkeypatch.delenv("MONITORING_STORE_URL", raising=False)
+    s = MetricStore()
+    assert s.migrate() == ["001"] and (tmp_path / "metrics.db").exists()
+    s.dispose()
