@@ -87,11 +87,15 @@ def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> T
 
 
 def _recipe(plan: MonitoringPlan):
+    """The plan's training callable and the skops types its module trusts (``SKOPS_TRUSTED_TYPES``, optional)."""
     spec = plan.actions.retrain.recipe if plan.actions.retrain else None
     if not spec:
         raise ActionRefused(f"model {plan.name}: actions.retrain.recipe is not set in the plan")
-    module, _, fn = spec.partition(":")
-    return getattr(importlib.import_module(module), fn)
+    module_name, _, fn = spec.partition(":")
+    module = importlib.import_module(module_name)
+    if not hasattr(module, fn):
+        raise ActionRefused(f"model {plan.name}: actions.retrain.recipe {spec!r}: {module_name} has no {fn}")
+    return getattr(module, fn), list(getattr(module, "SKOPS_TRUSTED_TYPES", []))
 
 
 def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, trigger: str, day: dt.date,
@@ -105,8 +109,9 @@ def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, tri
         frame = window.frame.sort_values(plan.data.predictions.timestamp)
         cut = int(len(frame) * (1 - HOLDOUT_SHARE))
         train, holdout = frame.iloc[:cut], frame.iloc[cut:]
-        estimator = _recipe(plan)(train, plan)
-        version = _register(plan, registry, estimator, train, holdout, tags={
+        recipe, trusted = _recipe(plan)
+        estimator = recipe(train, plan)
+        version = _register(plan, registry, estimator, train, holdout, trusted, tags={
             TAG_TRIGGER: trigger, TAG_TRIGGER_DAY: day.isoformat(), TAG_RUN_ID: run_id,
             TAG_WINDOW: f"{window.days[0]}..{window.days[-1]} ({len(window.days)} days, {len(frame)} rows)"})
         registry.set_alias(plan.name, CHALLENGER, version)
@@ -116,7 +121,7 @@ def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, tri
 
 
 def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.DataFrame, holdout: pd.DataFrame,
-              tags: dict[str, str]) -> str:
+              trusted_types: list[str], tags: dict[str, str]) -> str:
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
@@ -125,10 +130,8 @@ def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.Dat
     p, ref = plan.data.predictions, plan.data.reference
     inputs = plan.features.model_inputs
     pos = list(estimator.classes_).index(plan.model.positive_class)
-    mlflow.set_tracking_uri(registry.tracking_uri)
-    mlflow.set_registry_uri(registry.tracking_uri)
-    mlflow.set_experiment(plan.name)
-    with mlflow.start_run(run_name=f"retrain {tags[TAG_TRIGGER_DAY]}") as run:
+    with _mlflow_pointed_at(registry.tracking_uri), mlflow.start_run(
+            experiment_id=_experiment_id(registry, plan.name), run_name=f"retrain {tags[TAG_TRIGGER_DAY]}") as run:
         holdout_scores = estimator.predict_proba(holdout[inputs])[:, pos]
         y = (holdout[ref.label] == plan.model.positive_class).astype(int)
         mlflow.log_params({"train_rows": len(train), "holdout_rows": len(holdout), **tags})
@@ -136,7 +139,7 @@ def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.Dat
             mlflow.log_metric("holdout_roc_auc", float(roc_auc_score(y, holdout_scores)))
         info = mlflow.sklearn.log_model(
             estimator, name="model", registered_model_name=plan.name,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"], skops_trusted_types=trusted_types or None,
             signature=infer_signature(holdout[inputs].head(5), holdout_scores[:5]))
         if ref.source == "mlflow_artifact":
             reference = holdout[[*inputs, *plan.features.context, ref.label]].copy()
@@ -148,6 +151,40 @@ def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.Dat
         registry.client.set_model_version_tag(plan.name, version, k, v)
     registry.client.set_model_version_tag(plan.name, version, "monitoring.run_id", run.info.run_id)
     return version
+
+
+def _experiment_id(registry: Registry, name: str) -> str:
+    """The model's experiment; created with artifacts under MONITORING_HOME when the registry is a local file
+    (a tracking server keeps its own artifact root)."""
+    from monitoring_pipelines import settings
+
+    found = registry.client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    local = registry.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in registry.tracking_uri
+    return registry.client.create_experiment(name, artifact_location=settings.mlflow_artifact_root() if local else None)
+
+
+@contextmanager
+def _mlflow_pointed_at(uri: str):
+    """MLflow's fluent API uses process-wide URIs (and sets MLFLOW_TRACKING_URI); restore them afterwards."""
+    import os
+
+    import mlflow
+
+    saved_env, saved_tracking, saved_registry = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri(), \
+        mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_tracking)
+        mlflow.set_registry_uri(saved_registry)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def _log_frame(frame: pd.DataFrame, artifact_path: str) -> None:

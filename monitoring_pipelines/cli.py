@@ -16,14 +16,17 @@ from monitoring_pipelines.errors import MonitoringError, PlanError
 def _validate(paths: list[str]) -> int:
     from monitoring_pipelines.plan import load_plan, plan_files
 
-    files: list[Path] = []
+    unique: dict[Path, Path] = {}  # a file named twice (itself and its folder) is read once
     for raw in paths:
         p = Path(raw)
-        files += plan_files(p) if p.is_dir() else [p]
+        for f in plan_files(p) if p.is_dir() else [p]:
+            unique.setdefault(f.resolve(), f)
+    files = list(unique.values())
     if not files:
         print(f"no plan files found in {', '.join(paths)}", file=sys.stderr)
         return 2
     problems = 0
+    names: dict[str, Path] = {}
     for f in files:
         try:
             plan = load_plan(f)
@@ -32,6 +35,11 @@ def _validate(paths: list[str]) -> int:
             for file, field, message in exc.problems:
                 print(f"{file}: {field or '<plan>'}: {message}", file=sys.stderr)
             continue
+        if plan.name in names:  # as load_plans refuses it: two plans would build the same Dagster assets
+            problems += 1
+            print(f"{f}: model.name: model {plan.name!r} is already monitored by {names[plan.name]}", file=sys.stderr)
+            continue
+        names[plan.name] = f
         print(f"{f}: ok (model {plan.name}: {len(plan.features.model_inputs)} features, "
               f"{len(plan.thresholds)} thresholds)")
     if problems:
@@ -47,7 +55,10 @@ def _demo(days: int) -> int:
     from monitoring_pipelines import settings
     from monitoring_pipelines.demo.runner import format_table, run_demo
 
+    import os
+
     warnings.filterwarnings("ignore")  # third-party deprecation chatter; our own errors still raise
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("dagster").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     result = run_demo(days=days)

@@ -28,3 +28,7 @@ class RegistryError(MonitoringError):
 
 class ActionRefused(MonitoringError):
     """A retrain / promote / rollback precondition does not hold; the message says which."""
+
+
+class BlockedDayError(MonitoringError):
+    """A day's blocking quality checks failed, so figures that feed decisions are not computed for it."""

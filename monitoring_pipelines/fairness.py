@@ -16,6 +16,8 @@ Decisions
   dropped. Values are compared as text, so 1 and "1" are the same group.
 * Groups with fewer than ``min_group_size`` rows are reported per group but left out of every gap
   (``Disparity.excluded_groups``, ``FairnessResult.small_groups``); a gap needs two compared groups, else None.
+  Rate gaps also need the rate's own denominator to reach ``min_rate_support`` (default 0): TPR gaps compare
+  groups with at least that many actual positives, FPR gaps groups with that many actual negatives.
 * True positive rate is None for a group without actual positives, false positive rate None for a group
   without actual negatives. fairlearn reports 0.0 there (scikit-learn's empty confusion-matrix row), which
   would invent a gap; undefined rates are also left out of the gaps.
@@ -130,6 +132,7 @@ def compute(
     prediction_col: str,
     protected_attributes: list[str],
     min_group_size: int,
+    min_rate_support: int = 0,
     positive_class: int = 1,
 ) -> FairnessResult:
     """Per-group rates and gaps for each protected attribute and, with more than one, their intersection."""
@@ -181,7 +184,7 @@ def compute(
         by_group = by_group[by_group["group_count"].notna()]
         seg_groups = [_group(attribute, seg_attrs, key, row, min_group_size) for key, row in by_group.iterrows()]
         groups += seg_groups
-        disparities.append(_disparity(attribute, seg_groups))
+        disparities.append(_disparity(attribute, seg_groups, min_rate_support))
     return FairnessResult(**common, groups=tuple(groups), disparities=tuple(disparities), partial=False,
                           partial_reason=None)
 
@@ -209,11 +212,13 @@ def _group(attribute: str, attrs: list[str], key, row: pd.Series, min_group_size
     )
 
 
-def _disparity(attribute: str, groups: list[GroupFigures]) -> Disparity:
+def _disparity(attribute: str, groups: list[GroupFigures], min_rate_support: int) -> Disparity:
     compared = [g for g in groups if not g.small]
     sel = _extremes(compared, "selection_rate")
-    tpr = _extremes(compared, "true_positive_rate")
-    fpr = _extremes(compared, "false_positive_rate")
+    # a rate is compared only when its own denominator is large enough: a group with 3 actual positives has
+    # a TPR of 0, 1/3, 2/3 or 1 whatever the model does, and would dominate every gap
+    tpr = _extremes([g for g in compared if g.positives >= min_rate_support], "true_positive_rate")
+    fpr = _extremes([g for g in compared if g.negatives >= min_rate_support], "false_positive_rate")
     dpd = _gap(sel)
     tpr_gap, fpr_gap = _gap(tpr), _gap(fpr)
     dpr = sel[0][1] / sel[1][1] if sel and sel[1][1] > 0 else None

@@ -8,6 +8,7 @@ broken, so a model is never dropped silently. See docs/plans.md for the full ref
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import re
@@ -18,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.metrics import Bounds, Family, known_metric
+from monitoring_pipelines.metrics import CATALOGUE, Bounds, Family, known_metric
 
 PLANS_DIR_ENV = "MONITORING_PLANS_DIR"
 BUNDLED_PLANS_DIR = Path(__file__).parent / "plans"
@@ -27,7 +28,21 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class _PlanLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so keys such as ``on:`` stay strings."""
+    """SafeLoader with YAML 1.2 booleans: only true/false, so keys such as ``on:`` stay strings.
+
+    A key given twice in one mapping is an error (as in YAML 1.2), not the last one silently winning.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                            f"found duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _PlanLoader.yaml_implicit_resolvers = {
@@ -36,6 +51,18 @@ _PlanLoader.yaml_implicit_resolvers = {
 }
 _PlanLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                   list("tTfF"))
+
+
+def _timestamp_or_text(loader: _PlanLoader, node: yaml.ScalarNode) -> object:
+    # A date-like scalar that is no date (2026-13-01) stays text, so the schema reports it with its field path
+    # instead of PyYAML raising a bare ValueError.
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_PlanLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
 
 
 def read_yaml(text: str) -> object:
@@ -77,7 +104,7 @@ class _Source(_Strict):
     def location_problems(self) -> list[tuple[str, str]]:
         if self.source == "sql":
             missing = [f for f in ("table", "url_env") if getattr(self, f) is None]
-            return [(f, f"required when source is 'sql'") for f in missing]
+            return [(f, "required when source is 'sql'") for f in missing]
         return [] if self.path else [("path", f"required when source is '{self.source}'")]
 
 
@@ -200,6 +227,8 @@ class Alerts(_Strict):
 
 class FairnessSettings(_Strict):
     min_group_size: int = Field(30, ge=1, description="smaller groups are reported but never alerted on")
+    min_rate_support: int = Field(20, ge=0, description="TPR / FPR gaps compare only groups with at least this many "
+                                                       "actual positives / negatives")
 
 
 class MonitoringPlan(_Strict):
@@ -281,8 +310,11 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
                 problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
-    if plan.actions.promote and not known_metric("performance", plan.actions.promote.metric):
-        problems.append(("actions.promote.metric", f"{plan.actions.promote.metric!r} is not a performance metric"))
+    if plan.actions.promote and not known_metric("comparison", f"{plan.actions.promote.metric}_delta"):
+        # the promotion sensor reads comparison.<metric>_delta; any other metric would never promote
+        compared = sorted(m.removesuffix("_delta") for m in CATALOGUE[Family.COMPARISON] if m.endswith("_delta"))
+        problems.append(("actions.promote.metric", f"{plan.actions.promote.metric!r} is not compared between "
+                         f"challenger and champion; use one of {compared}"))
     return problems
 
 
@@ -293,15 +325,33 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+def _without(raw: dict, locs: list[tuple]) -> dict:
+    """A copy of ``raw`` with the entries at ``locs`` removed."""
+    raw = copy.deepcopy(raw)
+    for loc in locs:
+        node = raw
+        for part in loc[:-1]:
+            node = node[part]
+        del node[loc[-1]]
+    return raw
+
+
 def parse_plan(raw: object, file: str) -> MonitoringPlan:
     """Validate an already-parsed YAML document. Raises PlanError with every problem found."""
     if not isinstance(raw, dict):
         raise PlanError([(file, "", "a plan must be a YAML mapping")])
+    problems: list[tuple[str, str]] = []
     try:
         plan = MonitoringPlan.model_validate(raw)
     except ValidationError as exc:
-        raise PlanError([(file, _loc(e["loc"]), e["msg"]) for e in exc.errors()]) from None
-    problems = _semantic_problems(plan)
+        errors = exc.errors()
+        problems = [(_loc(e["loc"]), e["msg"]) for e in errors]
+        plan = None
+        if all(e["type"] == "extra_forbidden" for e in errors):
+            # unknown keys change nothing else: check the rest too, so every mistake is reported at once
+            plan = MonitoringPlan.model_validate(_without(raw, [e["loc"] for e in errors]))
+    if plan is not None:
+        problems += _semantic_problems(plan)
     if problems:
         raise PlanError([(file, where, msg) for where, msg in problems])
     return plan
@@ -310,9 +360,15 @@ def parse_plan(raw: object, file: str) -> MonitoringPlan:
 def load_plan(path: str | Path) -> MonitoringPlan:
     path = Path(path)
     try:
-        raw = read_yaml(path.read_text())
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError([(str(path), "", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise PlanError([(str(path), "", f"cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except yaml.MarkedYAMLError as exc:  # one line: the problem and where it is
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise PlanError([(str(path), "", f"not valid YAML: {exc.problem or exc.context}{where}")]) from None
     except yaml.YAMLError as exc:
         raise PlanError([(str(path), "", f"not valid YAML: {exc}")]) from None
     return parse_plan(raw, str(path))

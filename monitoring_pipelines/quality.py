@@ -17,8 +17,12 @@ Derived checks (docs/quality-and-drift.md):
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -30,8 +34,11 @@ NULL_TOLERANCE = 0.05
 RANGE_TOLERANCE = 0.10  # share of the reference range added on each side
 MOSTLY = 0.99
 EXAMPLES = 5
-_NUMERIC_DTYPES = ["int8", "int16", "int32", "int64", "Int64", "float32", "float64", "Float64", "uint8", "uint16",
-                   "uint32", "uint64"]
+# numpy dtype names, then pandas' nullable dtypes, which GX only recognises by class name ("Int64Dtype"; the
+# dtype string "Int64" matched nothing, so a nullable-int column failed the blocking <col>_numeric check)
+_NUMERIC_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+                   "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype", "UInt8Dtype", "UInt16Dtype", "UInt32Dtype",
+                   "UInt64Dtype", "Float32Dtype", "Float64Dtype"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,14 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def _categories_as_profiled(batch: pd.DataFrame, plan: MonitoringPlan) -> pd.DataFrame:
+    """Non-object categorical columns (int codes, ``category`` dtype) as strings, nulls kept: the reference
+    profile stores ``str(value)``, so ``[1, 2]`` would otherwise never match its own reference set ``{"1", "2"}``."""
+    cast = {c: batch[c].astype(str).where(batch[c].notna()) for c in plan.features.categorical
+            if c in batch.columns and batch[c].dtype != object}
+    return batch.assign(**cast) if cast else batch
+
+
 def validate(batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfile) -> QualityResult:
     """Run the derived suite on one day's rows (all rows, no sampling) and return one outcome per check."""
     import great_expectations as gx
@@ -161,13 +176,19 @@ def validate(batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfil
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # an ephemeral context makes a temporary Data Docs folder it never removes (library-facts GX gotcha 2)
+    for site in (ctx.variables.data_docs_sites or {}).values():
+        folder = site.get("store_backend", {}).get("base_directory")
+        if folder and os.path.isdir(folder) and Path(folder).parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(folder)
     batch_def = (ctx.data_sources.add_pandas("monitoring").add_dataframe_asset(plan.name)
                  .add_batch_definition_whole_dataframe("day"))
     pairs = _expectations(plan, profile)
     suite = ctx.suites.add(gx.ExpectationSuite(name=f"{plan.name}_quality"))
     for _, exp in pairs:
         suite.add_expectation(exp)
-    result = batch_def.get_batch(batch_parameters={"dataframe": batch}).validate(suite, result_format="SUMMARY")
+    gx_batch = _categories_as_profiled(batch, plan)
+    result = batch_def.get_batch(batch_parameters={"dataframe": gx_batch}).validate(suite, result_format="SUMMARY")
     if len(result.results) != len(pairs):
         raise RuntimeError(f"model {plan.name}: GX returned {len(result.results)} results for {len(pairs)} expectations")
     by_id = {str(exp.id): spec for spec, exp in pairs}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 from pathlib import Path
@@ -179,7 +178,8 @@ def test_two_runs_write_identical_files(generated, plan, parts, model, tmp_path)
     again = _generate(plan, parts[2], model, tmp_path)
 
     def digests(base: Path) -> dict[str, str]:
-        return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(base.rglob("*.parquet"))}
+        return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
+                for f in sorted(base.rglob("*.parquet"))}
 
     first = digests(generated["base"])
     assert len(first) == 30 + 27 and first == digests(again["base"])   # 30 prediction days, labels arrive days 4-30

@@ -214,3 +214,18 @@ def test_positive_class_other_than_one(three_groups):
     r5 = fairness.compute(coded, **COLS, protected_attributes=["sex"], min_group_size=30, positive_class=5)
     r1 = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=30)
     assert r5 == r1
+
+
+def test_rate_gaps_compare_only_groups_with_enough_actual_positives_or_negatives(three_groups):
+    """A group's TPR counts in the gap only with >= min_rate_support actual positives (FPR: negatives)."""
+    loose = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=1).disparity("sex")
+    counts = three_groups.groupby("sex")["label"].agg(positives="sum", rows="size")
+    support = int(counts["positives"].min()) + 1  # excludes exactly the group with the fewest positives
+    strict = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=1,
+                              min_rate_support=support).disparity("sex")
+    fewest = f"sex={counts['positives'].idxmin()}"
+    assert fewest in {loose.worst_group("equal_opportunity_difference")} | set(loose.compared_groups)
+    assert strict.demographic_parity_difference == pytest.approx(loose.demographic_parity_difference)
+    kept = three_groups[three_groups["sex"] != counts["positives"].idxmin()]
+    tprs = kept[kept["label"] == 1].groupby("sex")["pred"].mean()
+    assert strict.equal_opportunity_difference == pytest.approx(tprs.max() - tprs.min(), abs=1e-12)

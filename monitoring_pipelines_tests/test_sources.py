@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import posixpath
 import uuid
-from pathlib import Path
 
 import fsspec
 import pandas as pd
@@ -18,7 +17,6 @@ from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, MonitoringPlan, parse_p
 from monitoring_pipelines.sources import label_state, read_labels, read_predictions, read_table
 
 DAY = dt.date(2026, 1, 5)
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 URL_ENV = "TEST_SOURCES_DB_URL"
 
 
@@ -363,23 +361,6 @@ def test_read_table_corrupt_file(tmp_path):
 
 # --------------------------------------------------------------------------------------------------------
 # SQL
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """The local PostgreSQL test database; skipped when unreachable, except on CI where that is a failure."""
-    engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        reason = f"PostgreSQL not reachable at {PG_URL}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return PG_URL
 
 
 @pytest.fixture

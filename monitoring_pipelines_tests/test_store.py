@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
-import uuid
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from monitoring_pipelines import store as store_module
@@ -20,31 +16,9 @@ from monitoring_pipelines.errors import StoreError
 from monitoring_pipelines.metrics import Family
 from monitoring_pipelines.store import MetricRow, MetricStore
 
-PG_ADMIN_URL = os.environ.get("MONITORING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
 T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def pg_url():
-    """URL of a fresh, empty PostgreSQL schema (dropped afterwards). Skips when PostgreSQL is down; fails on CI."""
-    admin = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-    schema = f"mp_{uuid.uuid4().hex}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "no PostgreSQL here"
-        admin.dispose()
-        reason = f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)} is unreachable: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = make_url(PG_ADMIN_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,7 +26,7 @@ def store_url(request, tmp_path):
     """An empty database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'metrics.db'}"
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("pg_schema_url")
 
 
 @pytest.fixture
@@ -267,9 +241,9 @@ def test_rows_filters_and_timestamps(store):
     assert computed == pd.Timestamp(T0) and str(computed.tz) == "UTC"
 
 
-def test_dtypes_identical_between_backends(tmp_path, pg_url):
+def test_dtypes_identical_between_backends(tmp_path, pg_schema_url):
     frames = {}
-    for name, url in (("sqlite", f"sqlite:///{tmp_path / 'm.db'}"), ("postgresql", pg_url)):
+    for name, url in (("sqlite", f"sqlite:///{tmp_path / 'm.db'}"), ("postgresql", pg_schema_url)):
         s = MetricStore(url)
         s.migrate()
         empty_rows, empty_actions = s.rows("churn"), s.actions("churn")

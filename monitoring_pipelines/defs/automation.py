@@ -8,13 +8,14 @@ the request and again inside the job.
 
 
 import datetime as dt
+import inspect
 import json
 
 import dagster as dg
 
 from monitoring_pipelines import actions, sources
 from monitoring_pipelines.defs import names as n
-from monitoring_pipelines.defs.model_assets import daily_partitions
+from monitoring_pipelines.defs.model_assets import quality_blocked
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource
 from monitoring_pipelines.metrics import Status
 from monitoring_pipelines.plan import MonitoringPlan
@@ -36,6 +37,15 @@ class ActionConfig(dg.Config):
     reason: str = "manual"
 
 
+def _sensor(**kwargs):
+    """``dg.sensor`` that shows the function's docstring in the UI (Dagster does not take it by itself)."""
+
+    def decorate(fn):
+        return dg.sensor(description=inspect.cleandoc(fn.__doc__), **kwargs)(fn)
+
+    return decorate
+
+
 def _health_records(context, model: str, after: int | None):
     return context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=n.key(model, n.MODEL_HEALTH), after_storage_id=after), limit=500,
@@ -49,7 +59,6 @@ def _meta(record, key: str, default=None):
 
 def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list]:
     m = plan.name
-    daily = daily_partitions(plan)
     partitioned = [a for a in assets if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None]
 
     nightly = dg.define_asset_job(
@@ -104,9 +113,9 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Every night ({plan.schedule.cron} UTC) monitor {m}'s previous, completed UTC day.")
 
-    @dg.sensor(name=n.scoped(m, n.LABELS_SENSOR), job=nightly, minimum_interval_seconds=300,
-               default_status=dg.DefaultSensorStatus.RUNNING)
-    def labels_landed(context: dg.SensorEvaluationContext):
+    @_sensor(name=n.scoped(m, n.LABELS_SENSOR), job=nightly, minimum_interval_seconds=300,
+             default_status=dg.DefaultSensorStatus.RUNNING)
+    def labels_landed(context: dg.SensorEvaluationContext, store: MetricStoreResource):
         """When labels land for past days, re-run performance, fairness, the challenger comparison and the
         health summary for exactly the days those labels belong to; their metric rows are replaced."""
         if plan.data.labels is None:
@@ -119,16 +128,19 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         done = {p for p in context.instance.get_materialized_partitions(n.key(m, n.SCORING_BATCH))}
         days = sources.prediction_days_of(plan, new, candidates=sorted(done),
                                           lookback_days=plan.data.labels.expected_delay_days + LABEL_GRACE_DAYS)
+        blocked = [d for d in days if quality_blocked(store.store, m, dt.date.fromisoformat(d))]
+        days = [d for d in days if d not in blocked]
         token = sources.state_token(now)
         requests = [dg.RunRequest(run_key=f"labels:{m}:{d}:{token}", partition_key=d,
                                   asset_selection=[n.key(m, a) for a in n.LABEL_DEPENDENT],
                                   tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "labels_landed"})
                     for d in days]
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True),
-                               skip_reason=None if requests else f"{len(new)} new labels, none for a monitored day")
+                               skip_reason=None if requests else f"{len(new)} new labels, none for a monitored day"
+                               + (f" (blocked days not re-run: {blocked})" if blocked else ""))
 
-    @dg.sensor(name=n.scoped(m, n.BREACH_SENSOR), job=retrain_model, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING)
+    @_sensor(name=n.scoped(m, n.BREACH_SENSOR), job=retrain_model, minimum_interval_seconds=60,
+             default_status=dg.DefaultSensorStatus.RUNNING)
     def breach_retrain(context: dg.SensorEvaluationContext):
         """A critical breach named in the plan (actions.retrain.on, e.g. drift.critical) in a day's model_health
         starts retrain_model, once per model, day and trigger; not within the cooldown, not while a retrain
@@ -158,11 +170,13 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
                 run_key=f"retrain:{m}:{day}:{hit[0]}",
                 run_config={"ops": {f"{m}__retrain": {"config": {"trigger": ",".join(hit), "day": day}}}},
                 tags={n.TAG_MODEL: m, n.TAG_TRIGGER: ",".join(hit), n.TAG_TRIGGER_DAY: day}))
+        for why in skips:
+            context.log.info(f"model {m}: not retraining for {why}")
         return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id),
                                skip_reason=None if requests else "; ".join(skips) or "no breach that retrains")
 
-    @dg.sensor(name=n.scoped(m, n.PROMOTE_SENSOR), job=promote_challenger, minimum_interval_seconds=300,
-               default_status=dg.DefaultSensorStatus.RUNNING)
+    @_sensor(name=n.scoped(m, n.PROMOTE_SENSOR), job=promote_challenger, minimum_interval_seconds=300,
+             default_status=dg.DefaultSensorStatus.RUNNING)
     def challenger_promotion(context: dg.SensorEvaluationContext, store: MetricStoreResource,
                              registry: RegistryResource):
         """Promote a challenger that beat the champion by the plan's uplift on enough labelled days
@@ -193,8 +207,8 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
                              run_config={"ops": {f"{m}__promote": {"config": {"reason": reason}}}},
                              tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "evidence"})
 
-    @dg.sensor(name=n.scoped(m, n.ROLLBACK_SENSOR), job=rollback_champion, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING)
+    @_sensor(name=n.scoped(m, n.ROLLBACK_SENSOR), job=rollback_champion, minimum_interval_seconds=60,
+             default_status=dg.DefaultSensorStatus.RUNNING)
     def post_promotion_rollback(context: dg.SensorEvaluationContext, registry: RegistryResource):
         """Roll back a champion whose health breaches the plan's rollback triggers (actions.rollback.on) within
         the plan's number of monitored days after its promotion, when a previous champion exists."""
@@ -225,8 +239,8 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
                     tags={n.TAG_MODEL: m, n.TAG_TRIGGER: hit[0], n.TAG_TRIGGER_DAY: rec.partition_key})])
         return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} healthy")
 
-    @dg.sensor(name=n.scoped(m, n.REFERENCE_SENSOR), job=refresh, minimum_interval_seconds=120,
-               default_status=dg.DefaultSensorStatus.RUNNING)
+    @_sensor(name=n.scoped(m, n.REFERENCE_SENSOR), job=refresh, minimum_interval_seconds=120,
+             default_status=dg.DefaultSensorStatus.RUNNING)
     def champion_changed(context: dg.SensorEvaluationContext, registry: RegistryResource):
         """When the champion alias points to a version whose reference profile has not been computed yet,
         compute it (once per version), so the nightly run compares against the right reference."""

@@ -13,7 +13,7 @@ import pandas as pd
 from monitoring_pipelines import sources
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource, ReportsResource
-from monitoring_pipelines.errors import RegistryError
+from monitoring_pipelines.errors import BlockedDayError, RegistryError
 from monitoring_pipelines.health import judge, summarise
 from monitoring_pipelines.metrics import Family, MetricValue
 from monitoring_pipelines.plan import MonitoringPlan
@@ -23,6 +23,12 @@ from monitoring_pipelines.registry import CHALLENGER, CHAMPION
 
 def daily_partitions(plan: MonitoringPlan) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=plan.schedule.start_date.isoformat(), timezone="UTC")
+
+
+def quality_blocked(store, model: str, day: dt.date) -> bool:
+    """Whether the stored quality result of ``day`` has failed blocking checks."""
+    rows = store.rows(model, family="quality", metric="blocking_failed_checks", start=day, end=day)
+    return bool(len(rows)) and float(rows["value"].iloc[0]) > 0
 
 
 def _day(context) -> dt.date:
@@ -62,6 +68,14 @@ def build_model_assets(plan: MonitoringPlan) -> list:
                      unjudged_segments=unjudged)
         store.store.replace_rows(m, day, [f.value for f in families], rows)
         return rows
+
+    def refuse_if_blocked(context, store: MetricStoreResource) -> None:
+        """Blocking quality checks stop every decision-feeding figure of the day, also on later re-runs
+        (late labels, manual launches), not only inside the nightly run where Dagster skips the steps."""
+        day = _day(context)
+        if quality_blocked(store.store, m, day):
+            raise BlockedDayError(f"model {m} day {day}: blocking quality checks of {m}/{n.SCORING_BATCH} failed; "
+                                  f"{context.asset_key.to_user_string()} is not computed on a broken batch")
 
     prediction_log = dg.AssetSpec(
         n.key(m, n.PREDICTION_LOG), partitions_def=daily, kinds={plan.data.predictions.source},
@@ -146,6 +160,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
                      store: MetricStoreResource, reports: ReportsResource) -> dg.MaterializeResult:
         """Feature and prediction drift of the day against the champion's reference (Evidently's default tests),
         with an HTML report per day. Metadata lists the drifted share and the top drifted features."""
+        refuse_if_blocked(context, store)
         from monitoring_pipelines import drift
 
         day = _day(context)
@@ -179,6 +194,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         """Realised performance of the champion on the day's rows that have labels (ROC AUC, PR AUC, accuracy,
         precision, recall, F1, log loss, Brier score) and the label coverage. Below the plan's minimum
         coverage the day is partial: figures are not judged (status unknown). Re-run when labels land."""
+        refuse_if_blocked(context, store)
         from monitoring_pipelines import performance as perf
 
         day = _day(context)
@@ -202,13 +218,15 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         """Fairness of the champion per protected group and per intersection of the plan's protected
         attributes (fairlearn MetricFrame): per-group rates and the parity / opportunity / odds gaps. Groups
         below the plan's minimum size are reported but never alerted on."""
+        refuse_if_blocked(context, store)
         from monitoring_pipelines import fairness as fair
 
         day = _day(context)
         joined, _ = labelled(scoring_batch, day)
         result = fair.compute(joined, label_col="__label", prediction_col=plan.data.predictions.prediction,
                               protected_attributes=list(plan.protected_attributes),
-                              min_group_size=plan.fairness.min_group_size, positive_class=plan.model.positive_class)
+                              min_group_size=plan.fairness.min_group_size,
+                              min_rate_support=plan.fairness.min_rate_support, positive_class=plan.model.positive_class)
         version = registry.registry.require(m, CHAMPION).version
         store_day(context, store, [Family.FAIRNESS], result.metrics(), version,
                   unjudged=frozenset(result.small_groups))
@@ -239,6 +257,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
                               registry: RegistryResource) -> dg.MaterializeResult:
         """Shadow comparison: the MLflow challenger scores the same rows as the champion; prediction agreement,
         score correlation and ROC AUC delta on labelled rows. Without a challenger it records that and passes."""
+        refuse_if_blocked(context, store)
         from monitoring_pipelines import comparison
 
         day = _day(context)

@@ -59,7 +59,7 @@ class Event:
     kind: EventKind
     first_day: int
     last_day: int
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict, hash=False)
     description: str = ""
     expected: str = ""
 
@@ -202,7 +202,7 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
 def _tilted_weights(x: np.ndarray, target: np.ndarray, clip: float = TILT_CLIP, iterations: int = 50) -> np.ndarray:
     """Weights w ~ exp(g(x) @ theta) whose weighted column means of ``x`` are ``target`` (Newton on theta).
 
-    Exponential tilting is the least-distorting re-weighting (minimum KL divergence) that moves the means.
+    Exponential tilting is the gentlest re-weighting (least KL divergence) that moves the means of g.
     g is the z-score clipped at +-``clip``: tilting on the raw values would give the few 90-year-olds working
     99 h a week ~80x the average weight, so one person would be served a dozen times on the same day.
     """

@@ -1,0 +1,427 @@
+"""quality.validate (Great Expectations) and reference.build_profile on real UCI Adult rows, checked with pandas.
+
+Reference: 20,000 Adult rows; a day: 3,000 other Adult rows. Each scenario damages one column of a clean day
+and asserts that exactly the expected checks fail, with counts recomputed by pandas.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_pipelines import quality, reference
+from monitoring_pipelines.demo import load_adult
+from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.metrics import Family
+from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, Features, load_plans
+
+N_DAY = 3000
+
+
+@pytest.fixture(scope="module")
+def plan():
+    (p,) = load_plans(BUNDLED_PLANS_DIR)
+    return p
+
+
+@pytest.fixture(scope="module")
+def rows(plan):
+    """All Adult rows in a seeded order, with the plan's id and score columns (score = logistic of age)."""
+    df = load_adult().sample(frac=1, random_state=7).reset_index(drop=True)
+    df[plan.data.predictions.id] = [f"req-{i:06d}" for i in range(len(df))]
+    df[plan.data.predictions.score] = 1 / (1 + np.exp(-(df["age"] - 38) / 10))
+    return df
+
+
+@pytest.fixture(scope="module")
+def ref_rows(rows):
+    return rows.iloc[:20_000].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def day(rows):
+    """A clean day: 3,000 Adult rows not in the reference."""
+    return rows.iloc[20_000:20_000 + N_DAY].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def profile(ref_rows, plan):
+    return reference.build_profile(ref_rows, plan, "3")
+
+
+@pytest.fixture(scope="module")
+def clean_result(day, plan, profile):
+    return quality.validate(day, plan, profile)
+
+
+def pick(n: int, k: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice(n, k, replace=False)
+
+
+def with_values(day: pd.DataFrame, col: str, k: int, value, seed: int = 0) -> pd.DataFrame:
+    """A copy of ``day`` with ``value`` written into ``k`` seeded random rows of ``col``."""
+    out = day.copy()
+    if out[col].dtype.kind in "iu" and not isinstance(value, (int, np.integer)):
+        out[col] = out[col].astype("float64")  # NaN or a float in an int column, as pandas would read it
+    out.loc[pick(len(out), k, seed), col] = value
+    return out
+
+
+def by_name(result) -> dict:
+    return {o.spec.name: o for o in result.outcomes}
+
+
+def failed_names(result) -> set[str]:
+    return {o.spec.name for o in result.outcomes if not o.passed}
+
+
+# --------------------------------------------------------------------------------------------------------
+# check names
+
+
+def test_check_specs_cover_the_plan_with_dagster_safe_names(plan):
+    specs = quality.check_specs(plan)
+    names = [s.name for s in specs]
+    f = plan.features
+    assert len(names) == len(set(names)) == 3 + len(f.model_inputs) + 2 * len(f.numerical) + len(f.categorical)
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names)
+    blocking = {s.name for s in specs if s.blocking}
+    assert blocking == {"row_count", "request_id_unique", "score_in_unit_interval",
+                        *(f"{c}_not_null" for c in f.model_inputs), *(f"{c}_numeric" for c in f.numerical)}
+    assert quality.check_name("native-country.v2", "not_null") == "native_country_v2_not_null"
+
+
+def test_outcome_names_equal_check_specs_and_dagster_checks(clean_result, plan):
+    from monitoring_pipelines.defs.model_assets import build_model_assets
+
+    spec_names = [s.name for s in quality.check_specs(plan)]
+    outcome_names = [o.spec.name for o in clean_result.outcomes]
+    assert sorted(outcome_names) == sorted(spec_names) and len(outcome_names) == len(spec_names)
+    dagster = {c.name: c.blocking for a in build_model_assets(plan) for c in (getattr(a, "check_specs", None) or [])}
+    assert dagster == {o.spec.name: o.spec.blocking for o in clean_result.outcomes}
+
+
+# --------------------------------------------------------------------------------------------------------
+# clean day and single defects
+
+
+def test_clean_day_passes_every_check(clean_result, day):
+    assert failed_names(clean_result) == set()
+    assert clean_result.row_count == len(day) == N_DAY
+    assert by_name(clean_result)["row_count"].observed == N_DAY
+    for o in clean_result.outcomes:
+        assert o.error is None, o.spec.name
+    # columns with nulls in real Adult data still pass, and their count is pandas' count
+    wc = by_name(clean_result)["workclass_not_null"]
+    assert wc.unexpected_count == day["workclass"].isna().sum() > 0
+
+
+def test_all_null_column_fails_its_blocking_not_null_check(day, plan, profile):
+    bad = day.assign(occupation=np.nan)
+    r = quality.validate(bad, plan, profile)
+    assert failed_names(r) == {"occupation_not_null"}
+    o = by_name(r)["occupation_not_null"]
+    assert o.spec.blocking and o.spec.column == "occupation"
+    assert o.unexpected_count == bad["occupation"].isna().sum() == len(bad)
+    assert o.unexpected_share == pytest.approx(1.0)
+    assert len(o.examples) == quality.EXAMPLES and all(pd.isna(v) for v in o.examples)
+    assert r.blocking_failed == [o]
+    assert r.null_shares["occupation"] == 1.0
+
+
+@pytest.mark.parametrize("share, passes", [(0.03, True), (0.05, True), (0.08, False)])
+def test_nulls_are_tolerated_up_to_five_points_above_reference(day, plan, profile, ref_rows, share, passes):
+    col = "hours_per_week"
+    assert ref_rows[col].isna().mean() == profile.column(col).null_share == 0.0
+    k = round(share * N_DAY)
+    r = quality.validate(with_values(day, col, k, np.nan), plan, profile)
+    assert failed_names(r) == (set() if passes else {f"{col}_not_null"})
+    o = by_name(r)[f"{col}_not_null"]
+    assert o.unexpected_count == k and o.unexpected_share == pytest.approx(share)
+    assert r.null_shares[col] == pytest.approx(share)
+
+
+@pytest.mark.parametrize("extra, passes", [(0.04, True), (0.06, False)])
+def test_null_tolerance_is_relative_to_the_reference_share(day, plan, profile, ref_rows, extra, passes):
+    """workclass is ~5.7% null in Adult: allowed = reference share + 5 points, measured with pandas."""
+    col = "workclass"
+    ref_share = ref_rows[col].isna().mean()
+    assert profile.column(col).null_share == pytest.approx(ref_share) and ref_share > 0.04
+    already = int(day[col].isna().sum())
+    target = round((ref_share + extra) * N_DAY)
+    candidates = np.flatnonzero(day[col].notna().to_numpy())
+    bad = day.copy()
+    bad.loc[np.random.default_rng(1).choice(candidates, target - already, replace=False), col] = np.nan
+    assert bad[col].isna().sum() == target
+    r = quality.validate(bad, plan, profile)
+    assert failed_names(r) == (set() if passes else {f"{col}_not_null"})
+    assert by_name(r)[f"{col}_not_null"].unexpected_count == target
+
+
+def test_numeric_column_arriving_as_strings_fails_numeric(day, plan, profile):
+    bad = day.assign(age=day["age"].astype(str))
+    r = quality.validate(bad, plan, profile)
+    o = by_name(r)["age_numeric"]
+    assert not o.passed and o.spec.blocking
+    assert o.unexpected_count == len(bad)
+    assert set(o.examples) <= set(bad["age"]) and all(isinstance(v, str) for v in o.examples)
+    # the range check cannot compare strings with numbers: it fails with GX's error, it does not pass silently
+    rng_o = by_name(r)["age_in_range"]
+    assert not rng_o.passed and rng_o.error
+    assert failed_names(r) == {"age_numeric", "age_in_range"}
+    assert {o.spec.name for o in r.blocking_failed} == {"age_numeric"}
+
+
+def test_nullable_dtypes_count_as_numeric(day, plan, profile):
+    """pandas' nullable Int64 / Float64 (what pyarrow restores from a parquet written with them) are numeric.
+    (They used to fail the blocking <col>_numeric check: GX did not recognise the names "Int64" / "Float64".)"""
+    bad = with_values(day, "age", 30, np.nan)
+    bad["age"] = bad["age"].astype("Int64")
+    bad["hours_per_week"] = bad["hours_per_week"].astype("Float64")
+    bad.loc[pick(N_DAY, 60, 8), "hours_per_week"] = 10_000.0
+    assert bad["age"].isna().sum() == 30
+    r = quality.validate(bad, plan, profile)
+    assert failed_names(r) == {"hours_per_week_in_range"}
+    assert by_name(r)["age_not_null"].unexpected_count == 30
+    assert by_name(r)["hours_per_week_in_range"].unexpected_count == 60
+
+
+def widened_range(ref_rows, col):
+    lo, hi = ref_rows[col].min(), ref_rows[col].max()
+    pad = quality.RANGE_TOLERANCE * (hi - lo)
+    return lo - pad, hi + pad
+
+
+@pytest.mark.parametrize("share, passes", [(0.02, False), (0.005, True)])
+def test_values_far_outside_reference_range(day, plan, profile, ref_rows, share, passes):
+    col = "hours_per_week"
+    k = round(share * N_DAY)
+    bad = with_values(day, col, k, 10_000.0)
+    lo, hi = widened_range(ref_rows, col)
+    outside = int(((bad[col] < lo) | (bad[col] > hi)).sum())
+    assert outside == k
+    r = quality.validate(bad, plan, profile)
+    o = by_name(r)[f"{col}_in_range"]
+    assert o.passed is passes and not o.spec.blocking
+    assert o.unexpected_count == outside
+    assert o.unexpected_share == pytest.approx(outside / bad[col].notna().sum())
+    assert o.expected["min_value"] == pytest.approx(lo) and o.expected["max_value"] == pytest.approx(hi)
+    assert o.expected["mostly"] == quality.MOSTLY
+    assert failed_names(r) == (set() if passes else {f"{col}_in_range"})
+    if not passes:
+        assert o.examples and set(o.examples) == {10_000.0}
+        assert r.blocking_failed == []
+
+
+def test_range_is_widened_by_the_tolerance(day, plan, profile, ref_rows):
+    """Values beyond the reference max but inside the 10% widening pass; just outside it they fail."""
+    col = "hours_per_week"
+    lo, hi = widened_range(ref_rows, col)
+    assert hi > ref_rows[col].max() + 1
+    inside = quality.validate(with_values(day, col, 300, float(hi) - 0.01), plan, profile)
+    assert by_name(inside)[f"{col}_in_range"].passed and by_name(inside)[f"{col}_in_range"].unexpected_count == 0
+    outside = quality.validate(with_values(day, col, 300, float(hi) + 0.01), plan, profile)
+    assert not by_name(outside)[f"{col}_in_range"].passed
+    assert by_name(outside)[f"{col}_in_range"].unexpected_count == 300
+
+
+@pytest.mark.parametrize("share, passes", [(0.02, False), (0.005, True)])
+def test_unseen_category(day, plan, profile, share, passes):
+    col, unseen = "education", "Doctorate-of-Magic"
+    assert unseen not in profile.column(col).categories
+    k = round(share * N_DAY)
+    bad = day.copy()
+    bad.loc[pick(N_DAY, k, 3), col] = unseen
+    r = quality.validate(bad, plan, profile)
+    o = by_name(r)[f"{col}_known_categories"]
+    assert o.passed is passes and not o.spec.blocking
+    assert o.unexpected_count == (~bad[col].isin(list(profile.column(col).categories))).sum() == k
+    assert failed_names(r) == (set() if passes else {f"{col}_known_categories"})
+    if not passes:
+        assert unseen in o.examples
+
+
+def test_nulls_are_not_unseen_categories(day, plan, profile):
+    """native_country has nulls in Adult; known_categories looks at non-null values only."""
+    o = by_name(quality.validate(day, plan, profile))["native_country_known_categories"]
+    assert day["native_country"].isna().sum() > 0 and o.passed and o.unexpected_count == 0
+
+
+@pytest.fixture(scope="module")
+def duplicate_result(day, plan, profile):
+    id_col = plan.data.predictions.id
+    bad = day.copy()
+    rows = pick(N_DAY, 11, 4)
+    bad.loc[rows[1:], id_col] = bad.loc[rows[0], id_col]  # 11 rows share one id
+    return bad, quality.validate(bad, plan, profile)
+
+
+def test_duplicate_request_ids_fail_uniqueness(duplicate_result, plan):
+    bad, r = duplicate_result
+    id_col = plan.data.predictions.id
+    o = by_name(r)["request_id_unique"]
+    assert not o.passed and o.spec.blocking
+    assert failed_names(r) == {"request_id_unique"}
+    # GX counts every row of a duplicated id, the first occurrence included
+    assert o.unexpected_count == bad[id_col].duplicated(keep=False).sum() == 11
+    assert set(o.examples) == {bad.loc[bad[id_col].duplicated(), id_col].iloc[0]}
+
+
+def test_empty_day_fails_row_count_only(day, plan, profile):
+    r = quality.validate(day.iloc[:0], plan, profile)
+    assert failed_names(r) == {"row_count"}
+    o = by_name(r)["row_count"]
+    assert o.spec.blocking and o.observed == 0
+    assert r.row_count == 0
+    assert all(np.isnan(v) for v in r.null_shares.values())
+
+
+@pytest.fixture(scope="module")
+def score_result(day, plan, profile):
+    s = plan.data.predictions.score
+    bad = day.copy()
+    bad.loc[17, s] = 1.3
+    bad.loc[18, s] = 1.0  # the interval is closed: 0 and 1 are valid scores
+    bad.loc[19, s] = 0.0
+    return bad, quality.validate(bad, plan, profile)
+
+
+def test_score_outside_unit_interval_fails(score_result):
+    bad, r = score_result
+    o = by_name(r)["score_in_unit_interval"]
+    assert not o.passed and o.spec.blocking
+    assert o.unexpected_count == 1 == int(((bad["score"] < 0) | (bad["score"] > 1)).sum())
+    assert o.examples == [1.3]
+    assert failed_names(r) == {"score_in_unit_interval"}
+
+
+def test_integer_coded_categorical_matches_its_reference(plan):
+    """A categorical feature stored as int codes: the profile keeps str(value), the day arrives as ints.
+    The same distribution must pass known_categories (it used to fail with 100% unexpected)."""
+    p = plan.model_copy(update={"features": Features(numerical=["x"], categorical=["code"]),
+                                "protected_attributes": []})
+    rng = np.random.default_rng(0)
+
+    def frame(n):
+        return pd.DataFrame({"request_id": np.arange(n), "score": rng.uniform(size=n), "x": rng.normal(size=n),
+                             "code": rng.integers(1, 4, n)})
+
+    prof = reference.build_profile(frame(2000), p, "1")
+    assert set(prof.column("code").categories) == {"1", "2", "3"}
+    day_ = frame(500)
+    r = quality.validate(day_, p, prof)
+    assert failed_names(r) == set()
+    day_.loc[:19, "code"] = 9  # 4% unseen code
+    r = quality.validate(day_, p, prof)
+    o = by_name(r)["code_known_categories"]
+    assert failed_names(r) == {"code_known_categories"} and o.unexpected_count == 20 and "9" in o.examples
+    assert day_["code"].dtype.kind == "i"  # the caller's frame is not modified
+
+
+# --------------------------------------------------------------------------------------------------------
+# metrics()
+
+
+@pytest.fixture(scope="module")
+def broken_result(day, plan, profile):
+    """Several defects at once: 2 blocking, 2 non-blocking."""
+    bad = day.copy()
+    bad["occupation"] = np.nan                                             # blocking
+    bad.loc[5, plan.data.predictions.score] = 1.3                          # blocking
+    bad["capital_loss"] = bad["capital_loss"].astype("float64")
+    bad.loc[pick(N_DAY, 90, 5), "capital_loss"] = 1e7                      # non-blocking
+    bad.loc[pick(N_DAY, 90, 6), "marital_status"] = "Married-to-the-job"   # non-blocking
+    return bad, quality.validate(bad, plan, profile)
+
+
+def test_broken_day_fails_exactly_the_damaged_checks(broken_result):
+    _, r = broken_result
+    assert failed_names(r) == {"occupation_not_null", "score_in_unit_interval", "capital_loss_in_range",
+                               "marital_status_known_categories"}
+    assert {o.spec.name for o in r.blocking_failed} == {"occupation_not_null", "score_in_unit_interval"}
+
+
+def test_metrics_count_failures_and_null_shares(broken_result, plan):
+    bad, r = broken_result
+    values = {(m.metric, m.segment): m.value for m in r.metrics()}
+    assert all(m.family == Family.QUALITY for m in r.metrics())
+    n_failed = sum(not o.passed for o in r.outcomes)
+    n_blocking = sum(not o.passed and o.spec.blocking for o in r.outcomes)
+    assert (n_failed, n_blocking) == (4, 2)
+    segment = next(m.segment for m in r.metrics() if m.metric == "failed_checks")
+    assert values[("failed_checks", segment)] == n_failed
+    assert values[("blocking_failed_checks", segment)] == n_blocking
+    assert values[("row_count", segment)] == len(bad)
+    per_check = {seg: v for (metric, seg), v in values.items() if metric == "check_failed"}
+    assert set(per_check) == {s.name for s in quality.check_specs(plan)}
+    assert per_check == {o.spec.name: float(not o.passed) for o in r.outcomes}
+    nulls = {seg: v for (metric, seg), v in values.items() if metric == "null_share"}
+    assert set(nulls) == set(plan.features.model_inputs)
+    for col, v in nulls.items():
+        assert v == pytest.approx(bad[col].isna().mean(), abs=1e-12), col
+    assert nulls["occupation"] == 1.0
+
+
+def test_metrics_of_clean_day(clean_result):
+    values = {m.metric: m.value for m in clean_result.metrics() if m.metric in ("failed_checks", "blocking_failed_checks")}
+    assert values == {"failed_checks": 0.0, "blocking_failed_checks": 0.0}
+
+
+# --------------------------------------------------------------------------------------------------------
+# reference.build_profile
+
+
+def test_profile_figures_equal_pandas(profile, ref_rows, plan):
+    assert (profile.model, profile.model_version, profile.row_count) == (plan.name, "3", len(ref_rows))
+    score = plan.data.predictions.score
+    assert set(profile.columns) == {*plan.features.model_inputs, score}
+    for col in [*plan.features.numerical, score]:
+        c, s = profile.column(col), ref_rows[col]
+        assert c.kind == "numerical"
+        assert (c.null_share, c.minimum, c.maximum) == (s.isna().mean(), s.min(), s.max())
+        assert c.quantiles["q50"] == pytest.approx(s.median())
+        assert c.quantiles["q01"] == pytest.approx(np.nanpercentile(s, 1))
+        assert c.quantiles["q99"] == pytest.approx(np.nanpercentile(s, 99))
+    for col in plan.features.categorical:
+        c, s = profile.column(col), ref_rows[col]
+        assert c.kind == "categorical"
+        assert c.null_share == pytest.approx(s.isna().mean(), abs=1e-15)
+        counts = s.dropna().value_counts()
+        expected = (counts / counts.sum()).to_dict()
+        assert c.categories.keys() == expected.keys()
+        for k, v in expected.items():
+            assert c.categories[k] == pytest.approx(v, abs=1e-15), (col, k)
+        assert sum(c.categories.values()) == pytest.approx(1.0)
+    assert profile.column("workclass").null_share > 0.04  # the real Adult missing values made it in
+
+
+def test_profile_sample_holds_inputs_and_score_and_is_capped(ref_rows, plan, monkeypatch):
+    needed = [*plan.features.model_inputs, plan.data.predictions.score]
+    full = reference.build_profile(ref_rows, plan, "3")
+    assert list(full.sample.columns) == needed and len(full.sample) == len(ref_rows)
+    monkeypatch.setattr(reference, "REFERENCE_SAMPLE_ROWS", 1000)
+    capped = reference.build_profile(ref_rows, plan, "3")
+    assert len(capped.sample) == 1000 and capped.row_count == len(ref_rows)
+    assert list(capped.sample.index) == list(range(1000))
+    again = reference.build_profile(ref_rows, plan, "3")
+    pd.testing.assert_frame_equal(capped.sample, again.sample)  # seeded
+    # statistics still come from every row, not the sample
+    assert capped.column("age").maximum == ref_rows["age"].max()
+
+
+def test_profile_missing_feature_names_column_and_version(ref_rows, plan):
+    with pytest.raises(DataSourceError) as exc:
+        reference.build_profile(ref_rows.drop(columns=["occupation"]), plan, "7")
+    msg = str(exc.value)
+    assert "occupation" in msg and "version 7" in msg and plan.name in msg
+    assert "relationship" not in msg
+
+
+def test_profile_missing_score_and_empty_reference(ref_rows, plan):
+    with pytest.raises(DataSourceError, match="'score'"):
+        reference.build_profile(ref_rows.drop(columns=["score"]), plan, "7")
+    with pytest.raises(DataSourceError, match="version 7: reference data has no rows"):
+        reference.build_profile(ref_rows.iloc[:0], plan, "7")
