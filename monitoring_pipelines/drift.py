@@ -56,7 +56,7 @@ class DriftResult:
                 return f.threshold / max(f.score, 1e-300)
             return f.score / f.threshold
 
-        return sorted(self.features, key=lambda f: -severity(f))[:n]
+        return sorted(self.features, key=lambda f: (not f.drifted, -severity(f)))[:n]
 
     def metrics(self) -> list[MetricValue]:
         out = [MetricValue(Family.DRIFT, "share_of_drifted_features", self.share),

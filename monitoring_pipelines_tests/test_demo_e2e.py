@@ -1,0 +1,93 @@
+"""`monitoring-pipelines demo`, shortened to 16 days: what the monitor must find, and nothing lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from monitoring_pipelines.demo.runner import run_demo
+from monitoring_pipelines.store import MetricStore
+
+DAYS = 16
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    for var in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL",
+                "DAGSTER_HOME"):
+        mp.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("demo")
+    mp.setenv("MONITORING_HOME", str(home))
+    result = run_demo(days=DAYS, say=lambda _: None)
+    yield home, result, MetricStore()
+    mp.undo()
+
+
+def test_every_day_and_every_served_row_is_accounted_for(demo):
+    home, result, store = demo
+    table = result.table.set_index("day")
+    days = [(dt.date(2026, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(DAYS)]
+    assert list(table.index) == days
+    for day in days:
+        written = pd.read_parquet(home / "demo-data" / "adult_income" / "predictions" / f"{day}.parquet")
+        assert table.loc[day, "rows"] == len(written)
+    rows = store.rows("adult_income")
+    assert sorted({d.isoformat() for d in rows["partition_date"]}) == days
+    assert not rows.duplicated(["partition_date", "family", "metric", "segment"]).any()
+
+
+def test_the_broken_pipeline_day_fails_its_checks_and_feeds_no_decision(demo):
+    _, result, store = demo
+    assert list(result.failed_runs) == ["2026-01-08"]
+    assert "occupation_not_null" in result.failed_runs["2026-01-08"] or "blocking" in result.failed_runs["2026-01-08"]
+    day8 = store.rows("adult_income", start=dt.date(2026, 1, 8), end=dt.date(2026, 1, 8))
+    assert set(day8["family"]) == {"quality"}  # no drift, performance, fairness or comparison, even after labels
+    failed = day8[(day8["metric"] == "check_failed") & (day8["value"] == 1.0)]["segment"]
+    assert set(failed) == {"occupation_not_null"}
+    others = result.table[result.table["day"] != "2026-01-08"]
+    assert (others["failed_checks"] == 0).all()
+
+
+def test_drift_appears_after_it_starts_and_not_before(demo):
+    _, result, _ = demo
+    table = result.table.set_index("day")
+    before = table.loc["2026-01-01":"2026-01-11", "drifted_share"].drop("2026-01-08")
+    assert (before == 0).all()
+    after = table.loc["2026-01-12":, "drifted_share"]
+    assert (after > 0).any()
+    first = after[after > 0].index[0]
+    assert first >= "2026-01-12"
+
+
+def test_performance_is_realised_once_labels_land_three_days_later(demo):
+    _, result, store = demo
+    table = result.table.set_index("day")
+    labelled = [d for d in table.index if d <= "2026-01-12" and d != "2026-01-08"]
+    assert table.loc[labelled, "label_coverage"].eq(1.0).all()
+    assert table.loc[labelled, "auc"].between(0.85, 0.95).all()
+    last = table.loc["2026-01-14":]  # labels for these arrive after the demo's last day
+    assert last["auc"].isna().all()
+    final = store.rows("adult_income", family="performance", metric="roc_auc")
+    assert set(final[final["value"].notna()]["status"]) == {"ok"}
+
+
+def test_running_the_demo_command_again_starts_from_a_clean_state(demo):
+    """A user runs the console script a second time (a new process): no day of the first run survives."""
+    home, _, _ = demo
+    env = {k: v for k, v in os.environ.items() if k not in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI",
+                                                             "MONITORING_PLANS_DIR", "DAGSTER_HOME")}
+    proc = subprocess.run([str(Path(sys.executable).parent / "monitoring-pipelines"), "demo", "--days", "2"],
+                          env={**env, "MONITORING_HOME": str(home)}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2026-01-02" in proc.stdout and "2026-01-03" not in proc.stdout
+    rows = MetricStore(f"sqlite:///{home / 'metrics.db'}").rows("adult_income")
+    assert sorted({d.isoformat() for d in rows["partition_date"]}) == ["2026-01-01", "2026-01-02"]
+    assert sorted(p.name for p in (home / "demo-data" / "adult_income" / "predictions").iterdir()) == [
+        "2026-01-01.parquet", "2026-01-02.parquet"]
