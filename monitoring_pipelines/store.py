@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import StoreError
@@ -86,7 +86,7 @@ class MetricStore:
         raw = url if url is not None else settings.store_url()
         try:
             parsed = make_url(raw)
-        except Exception:  # the parser's message would echo the URL, password included
+        except (ArgumentError, ValueError):  # the parser's message would echo the URL, password included
             raise StoreError(
                 "metric store URL cannot be parsed (expected sqlite:///... or postgresql+psycopg2://...)"
             ) from None

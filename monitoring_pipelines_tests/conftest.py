@@ -68,6 +68,15 @@ def pg_database(pg_url):
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def plan():
+    """The bundled demo plan (adult_income)."""
+    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, load_plans
+
+    (p,) = load_plans(BUNDLED_PLANS_DIR)
+    return p
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """An isolated MONITORING_HOME with every other location left to its default under it."""

@@ -25,15 +25,8 @@ from scipy.spatial.distance import jensenshannon
 from monitoring_pipelines import drift, reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.metrics import Family
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, load_plans
 
 MEMORY_URL = "memory://drift-tests/adult_income/2026-01-05/drift.html"
-
-
-@pytest.fixture(scope="module")
-def plan():
-    (p,) = load_plans(BUNDLED_PLANS_DIR)
-    return p
 
 
 @pytest.fixture(scope="module")

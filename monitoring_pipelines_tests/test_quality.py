@@ -16,15 +16,9 @@ from monitoring_pipelines import quality, reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.metrics import Family
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, Features, load_plans
+from monitoring_pipelines.plan import Features
 
 N_DAY = 3000
-
-
-@pytest.fixture(scope="module")
-def plan():
-    (p,) = load_plans(BUNDLED_PLANS_DIR)
-    return p
 
 
 @pytest.fixture(scope="module")
