@@ -91,3 +91,44 @@ def test_running_the_demo_command_again_starts_from_a_clean_state(demo):
     assert sorted({d.isoformat() for d in rows["partition_date"]}) == ["2026-01-01", "2026-01-02"]
     assert sorted(p.name for p in (home / "demo-data" / "adult_income" / "predictions").iterdir()) == [
         "2026-01-01.parquet", "2026-01-02.parquet"]
+
+
+def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_schema_url, tmp_path):
+    """MONITORING_STORE_URL (PostgreSQL), MLFLOW_TRACKING_URI, DAGSTER_HOME and MONITORING_PLANS_DIR are used as
+    given; a second run replaces the demo model's rows, runs and registered model, and keeps other models'."""
+    import shutil
+
+    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR
+    from monitoring_pipelines.store import MetricRow
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(BUNDLED_PLANS_DIR / "adult_income.yaml", plans)
+    mlflow_db = tmp_path / "elsewhere" / "mlflow.db"
+    mlflow_db.parent.mkdir()
+    env = {**os.environ, "MONITORING_HOME": str(tmp_path / "home"), "MONITORING_STORE_URL": pg_schema_url,
+           "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}", "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "MONITORING_PLANS_DIR": str(plans)}
+    (tmp_path / "dagster").mkdir()
+    store = MetricStore(pg_schema_url)
+    store.migrate()
+    other = MetricRow(model="churn", model_version="3", alias="champion", partition_date=dt.date(2026, 1, 1),
+                      family="drift", metric="share_of_drifted_features", segment="", value=0.1,
+                      warning_threshold=None, critical_threshold=None, direction=None, status="ok", run_id="r",
+                      computed_at=dt.datetime.now(dt.timezone.utc))
+    store.replace_rows("churn", dt.date(2026, 1, 1), ["drift"], [other])
+    script = str(Path(sys.executable).parent / "monitoring-pipelines")
+    for _ in range(2):
+        proc = subprocess.run([script, "demo", "--days", "2"], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = store.rows("adult_income")
+        assert sorted({d.isoformat() for d in rows["partition_date"]}) == ["2026-01-01", "2026-01-02"]
+        assert not rows.duplicated(["partition_date", "family", "metric", "segment"]).any()
+    assert len(store.rows("churn")) == 1  # another model's history is never touched
+    assert mlflow_db.exists() and not (tmp_path / "home" / "mlflow.db").exists()
+    assert not (tmp_path / "home" / "metrics.db").exists()
+    assert (tmp_path / "dagster" / "storage").is_dir()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{mlflow_db}", registry_uri=f"sqlite:///{mlflow_db}")
+    assert {a: str(v) for a, v in client.get_registered_model("adult_income").aliases.items()} == {"champion": "1"}
