@@ -66,7 +66,7 @@ def _demo(days: int) -> int:
     print(format_table(result.table))
     print()
     for day, why in result.failed_runs.items():
-        print(f"nightly run of {day} failed on purpose or by error: {why}")
+        print(f"nightly run of {day} failed: {why}")
     home = settings.monitoring_home()
     print(f"\ndone in {result.seconds:.0f} s. Where to look:\n"
           f"  metric store      {settings.store_url()}  (table metric_values, model_actions)\n"

@@ -245,7 +245,8 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
 def _failure(run) -> str:
     for event in run.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            return f"{event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}"
+            message = " ".join(line.strip() for line in event.event_specific_data.error.message.strip().splitlines())
+            return f"{event.step_key}: {message}"
     return "run failed"
 
 
