@@ -74,6 +74,7 @@ def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> T
             skipped[day.isoformat()] = str(exc)
             continue
         labels = sources.read_labels(plan, day)
+        labels = labels[labels[lab.label].notna()]
         joined = batch.merge(labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id}),
                              on=plan.data.predictions.id, how="inner")
         if joined.empty:
@@ -223,6 +224,11 @@ def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, rea
         registry.delete_alias(plan.name, CHALLENGER)
         outcome["to_version"] = challenger.version
         outcome["reason"] = f"version {champion.version} -> {challenger.version}: {reason}"
+        audit = store.actions(plan.name)
+        waiting = audit[(audit["action"] == "promote") & (audit["status"] == "pending_approval")
+                        & (audit["to_version"] == challenger.version)]
+        for action_id in waiting["id"]:  # the request a person approved by launching this job
+            store.update_action(action_id, status="succeeded", reason=f"approved: promoted by run {run_id}")
         return challenger.version
 
 

@@ -69,8 +69,8 @@ def _demo(days: int) -> int:
         print(f"nightly run of {day} failed: {why}")
     home = settings.monitoring_home()
     print(f"\ndone in {result.seconds:.0f} s. Where to look:\n"
-          f"  metric store      {settings.store_url()}  (table metric_values, model_actions)\n"
-          f"  MLflow registry   {settings.mlflow_tracking_uri()}\n"
+          f"  metric store      {settings.masked(settings.store_url())}  (table metric_values, model_actions)\n"
+          f"  MLflow registry   {settings.masked(settings.mlflow_tracking_uri())}\n"
           f"  drift reports     {settings.reports_url()}/adult_income/drift/<day>.html\n"
           f"  Dagster instance  DAGSTER_HOME={__import__('os').environ.get('DAGSTER_HOME')}\n"
           f"  demo data         {home / 'demo-data'}\n"

@@ -3,7 +3,7 @@
 The champion's scores are the ones it served (the prediction log); the challenger scores the same feature
 rows offline. Figures: prediction agreement, score correlation (Pearson), and on labelled rows the ROC AUC
 of both and their delta (challenger - champion). Confidence intervals and accumulated evidence across days
-are the subject of the champion/challenger work (docs/decisions.md).
+are the subject of the champion/challenger work (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ because score direction differs between p-value and distance tests (notes/librar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -39,6 +39,7 @@ class DriftResult:
     current_rows: int
     evaluated_rows: int
     reference_rows: int
+    protected: list[FeatureDrift] = field(default_factory=list)  # protected attributes that are not model inputs
 
     @property
     def drifted(self) -> list[FeatureDrift]:
@@ -65,6 +66,9 @@ class DriftResult:
         for f in self.features:
             out.append(MetricValue(Family.DRIFT, "feature_drift_score", f.score, f.column))
             out.append(MetricValue(Family.DRIFT, "feature_drifted", float(f.drifted), f.column))
+        for f in self.protected:
+            out.append(MetricValue(Family.DRIFT, "protected_drift_score", f.score, f.column))
+            out.append(MetricValue(Family.DRIFT, "protected_drifted", float(f.drifted), f.column))
         return out
 
 
@@ -80,13 +84,18 @@ def compute(reference: pd.DataFrame, current: pd.DataFrame, plan: MonitoringPlan
 
     features = plan.features.model_inputs
     score = plan.data.predictions.score
+    # protected attributes the model does not read are tested too (a shift in who is served), but they do not
+    # count in the share of drifted features
+    protected = [c for c in plan.protected_attributes
+                 if c not in features and c in reference.columns and c in current.columns]
     evaluated = current if len(current) <= MAX_CURRENT_ROWS else current.sample(MAX_CURRENT_ROWS, random_state=0)
     definition = DataDefinition(numerical_columns=[*plan.features.numerical, score],
-                                categorical_columns=list(plan.features.categorical))
-    cols = [*features, score]
+                                categorical_columns=[*plan.features.categorical, *protected])
+    cols = [*features, score, *protected]
     cur_ds = Dataset.from_pandas(evaluated[cols], data_definition=definition)
     ref_ds = Dataset.from_pandas(reference[cols], data_definition=definition)
-    report = Report([DataDriftPreset(columns=features), ValueDrift(column=score)], include_tests=True)
+    report = Report([DataDriftPreset(columns=features), ValueDrift(column=score),
+                     *[ValueDrift(column=c) for c in protected]], include_tests=True)
     snapshot = report.run(cur_ds, ref_ds)
     per_column = _per_column(snapshot.dict())
     missing = [c for c in cols if c not in per_column]
@@ -95,7 +104,7 @@ def compute(reference: pd.DataFrame, current: pd.DataFrame, plan: MonitoringPlan
     if html_path:
         _save_html(snapshot, html_path)
     return DriftResult([per_column[c] for c in features], per_column[score], len(current), len(evaluated),
-                       len(reference))
+                       len(reference), [per_column[c] for c in protected])
 
 
 def _per_column(d: dict) -> dict[str, FeatureDrift]:

@@ -78,3 +78,19 @@ def summarise(plan: MonitoringPlan, day: dt.date, rows: pd.DataFrame) -> DaySumm
                 breaches.append(Breach(r.family, r.metric, r.segment, r.value, st, limit))
     breaches.sort(key=lambda b: (-b.status.rank, b.family, b.metric, b.segment))
     return DaySummary(plan.name, day, family_status, breaches)
+
+
+def figure(rows: pd.DataFrame, family: str, metric: str, segment: str = "") -> float | None:
+    """One stored figure of a day's rows, or None when absent or not computed."""
+    if rows.empty:
+        return None
+    hit = rows[(rows["family"] == family) & (rows["metric"] == metric) & (rows["segment"] == segment)]
+    return None if hit.empty or pd.isna(hit["value"].iloc[0]) else float(hit["value"].iloc[0])
+
+
+def worst_fairness_gap(rows: pd.DataFrame) -> float | None:
+    """The largest equal-opportunity gap of the day over the plan's attributes and their intersection."""
+    if rows.empty:
+        return None
+    gaps = rows[(rows["family"] == "fairness") & (rows["metric"] == "equal_opportunity_difference")]["value"].dropna()
+    return None if gaps.empty else float(gaps.max())

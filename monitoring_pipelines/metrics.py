@@ -17,6 +17,7 @@ class Family(str, Enum):
     QUALITY = "quality"
     DRIFT = "drift"
     PERFORMANCE = "performance"
+    PERFORMANCE_ESTIMATED = "performance_estimated"
     FAIRNESS = "fairness"
     SERVICE = "service"
     COMPARISON = "comparison"
@@ -45,14 +46,17 @@ _STATUS_RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITI
 CATALOGUE: dict[Family, frozenset[str]] = {
     Family.QUALITY: frozenset({"failed_checks", "blocking_failed_checks", "check_failed", "row_count", "null_share"}),
     Family.DRIFT: frozenset(
-        {"share_of_drifted_features", "drifted_features", "feature_drift_score", "feature_drifted", "prediction_drift_score"}
+        {"share_of_drifted_features", "drifted_features", "feature_drift_score", "feature_drifted", "prediction_drift_score",
+         "protected_drift_score", "protected_drifted"}
     ),
     Family.PERFORMANCE: frozenset(
         {"roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier_score",
-         "labelled_rows", "label_coverage"}
+         "expected_calibration_error", "labelled_rows", "label_coverage",
+         "labels_duplicate_ids", "labels_out_of_classes", "scores_out_of_range"}
     ),
+    Family.PERFORMANCE_ESTIMATED: frozenset({"roc_auc", "accuracy", "precision", "recall", "f1", "estimated_rows"}),
     Family.FAIRNESS: frozenset(
-        {"group_count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy",
+        {"group_count", "selection_rate", "attribute_missing", "true_positive_rate", "false_positive_rate", "accuracy",
          "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
          "equalized_odds_difference"}
     ),

@@ -76,7 +76,7 @@ class _Strict(BaseModel):
 class ModelSection(_Strict):
     name: str = Field(description="MLflow registered model name; also the Dagster asset-key prefix and group name.")
     task: Literal["binary_classification"] = "binary_classification"
-    positive_class: int = 1
+    positive_class: Literal[0, 1] = 1
 
     @field_validator("name")
     @classmethod
@@ -254,8 +254,10 @@ class MonitoringPlan(_Strict):
 
     @property
     def logged_columns(self) -> list[str]:
-        """Every column a day of the prediction log must carry."""
-        return [*self.data.predictions.mapped_columns().values(), *self.features.model_inputs, *self.features.context]
+        """Every column a day of the prediction log must carry: without them the day cannot be monitored.
+        Context columns (``features.context``, e.g. protected attributes) may be missing on a day: a non-blocking
+        quality check (``<col>_present``) fails and fairness reports the attribute as missing."""
+        return [*self.data.predictions.mapped_columns().values(), *self.features.model_inputs]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -284,6 +286,8 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
 
     columns = set(seen)
     for i, attr in enumerate(plan.protected_attributes):
+        if attr in plan.protected_attributes[:i]:
+            problems.append((f"protected_attributes[{i}]", f"{attr!r} is listed twice"))
         if attr not in columns:
             problems.append((f"protected_attributes[{i}]", f"{attr!r} is not a column of the prediction log; "
                              "list it under features (numerical, categorical or context)"))
@@ -308,6 +312,16 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
             family, _, severity = trig.partition(".")
             if family not in {f.value for f in Family} or severity not in ("warning", "critical"):
                 problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
+    lab = plan.data.labels
+    if lab is not None:
+        named = [("id", lab.id), ("label", lab.label), ("labelled_at", lab.labelled_at)]
+        for i, (role, col) in enumerate(named):
+            for other_role, other in named[:i]:
+                if col == other:
+                    problems.append((f"data.labels.{role}", f"column {col!r} is also data.labels.{other_role}"))
+    if plan.actions.retrain and plan.actions.retrain.on and not plan.actions.retrain.recipe:
+        problems.append(("actions.retrain.recipe", "required when actions.retrain.on lists triggers: "
+                         "'module:function' that trains the model"))
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
     if plan.actions.promote and not known_metric("comparison", f"{plan.actions.promote.metric}_delta"):

@@ -2,13 +2,14 @@
 
 Check names come from the plan alone (``check_specs(plan)``), so Dagster can declare them when the code
 location loads without reading any data; their parameters come from the reference profile at run time.
-Derived checks (docs/quality-and-drift.md):
+Derived checks (docs/architecture.md):
 
 | check | expectation | blocking |
 |---|---|---|
 | ``row_count`` | at least one row | yes |
 | ``request_id_unique`` | ids unique | yes |
 | ``score_in_unit_interval`` | score within [0, 1] | yes |
+| ``<col>_present`` | a context column (e.g. a protected attribute) is in the log | no |
 | ``<col>_not_null`` | null share <= reference null share + NULL_TOLERANCE | yes |
 | ``<col>_numeric`` | numerical feature has a numeric dtype | yes |
 | ``<col>_in_range`` | numerical values within the reference range widened by RANGE_TOLERANCE (99%) | no |
@@ -99,6 +100,9 @@ def check_specs(plan: MonitoringPlan) -> list[CheckSpec]:
         CheckSpec("request_id_unique", p.id, True, f"Every {p.id} appears once."),
         CheckSpec("score_in_unit_interval", p.score, True, f"{p.score} lies within [0, 1]."),
     ]
+    for col in plan.features.context:
+        specs.append(CheckSpec(check_name(col, "present"), col, False,
+                               f"The log carries the context column {col} (protected attributes feed fairness)."))
     for col in plan.features.model_inputs:
         specs.append(CheckSpec(check_name(col, "not_null"), col, True,
                                f"Share of nulls in {col} stays within {NULL_TOLERANCE:.0%} of the reference's."))
@@ -125,6 +129,8 @@ def _expectations(plan: MonitoringPlan, profile: ReferenceProfile) -> list[tuple
             exp = gxe.ExpectColumnValuesToBeUnique(column=col)
         elif spec.name == "score_in_unit_interval":
             exp = gxe.ExpectColumnValuesToBeBetween(column=p.score, min_value=0.0, max_value=1.0)
+        elif spec.name.endswith("_present"):
+            exp = gxe.ExpectColumnToExist(column=col)
         elif spec.name.endswith("_not_null"):
             allowed_null = min(1.0, profile.column(col).null_share + NULL_TOLERANCE)
             exp = gxe.ExpectColumnValuesToNotBeNull(column=col, mostly=round(1.0 - allowed_null, 6))

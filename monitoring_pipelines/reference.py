@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.estimation import Calibration, fit_calibration
 from monitoring_pipelines.plan import MonitoringPlan
 
 # Evidently's cost grows linearly with reference rows (notes/baselines.md); 50k keeps a report under ~5 s
@@ -36,7 +37,8 @@ class ReferenceProfile:
     model_version: str
     row_count: int
     columns: dict[str, ColumnProfile]
-    sample: pd.DataFrame  # at most REFERENCE_SAMPLE_ROWS rows: model inputs, score column
+    sample: pd.DataFrame  # at most REFERENCE_SAMPLE_ROWS rows: model inputs, protected attributes, score
+    calibration: Calibration | None = None  # for the label-free estimate; None without reference labels
 
     def column(self, name: str) -> ColumnProfile:
         return self.columns[name]
@@ -67,7 +69,19 @@ def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: 
         shares = s.dropna().astype(str).value_counts(normalize=True)
         columns[col] = ColumnProfile(col, "categorical", float(s.isna().mean()),
                                      categories={str(k): float(v) for k, v in shares.items()})
-    sample = reference[needed]
+    protected = [c for c in plan.protected_attributes if c not in needed and c in reference.columns]
+    sample = reference[[*needed, *protected]]
     if len(sample) > REFERENCE_SAMPLE_ROWS:
         sample = sample.sample(REFERENCE_SAMPLE_ROWS, random_state=0)
-    return ReferenceProfile(plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True))
+    label = plan.data.reference.label
+    calibration = None
+    if label in reference.columns:
+        served = reference[reference[score].notna() & reference[label].notna()]
+        try:
+            calibration = fit_calibration(served[score].to_numpy(dtype=float),
+                                          (served[label] == plan.model.positive_class).to_numpy(dtype=float))
+        except ValueError as exc:
+            raise DataSourceError(f"model {plan.name} version {model_version}: reference column {label!r} cannot "
+                                  f"calibrate the label-free estimate: {exc}") from exc
+    return ReferenceProfile(plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True),
+                            calibration)

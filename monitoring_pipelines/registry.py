@@ -101,6 +101,6 @@ class Registry:
         self.client.delete_registered_model_alias(model, alias)
 
     def _where(self) -> str:
-        from sqlalchemy.engine import make_url
+        from monitoring_pipelines.settings import masked
 
-        return make_url(self.tracking_uri).render_as_string(hide_password=True) if "://" in self.tracking_uri else self.tracking_uri
+        return masked(self.tracking_uri)

@@ -49,6 +49,19 @@ def reports_url() -> str:
     return os.environ.get(REPORTS_URL_ENV) or str(monitoring_home() / "reports")
 
 
+def masked(url: str) -> str:
+    """A URL fit for logs and messages: the password replaced by ***; a string that is no URL is kept."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url.split("://", 1)[0] + "://***"
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

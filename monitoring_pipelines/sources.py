@@ -88,7 +88,7 @@ def read_predictions(plan: MonitoringPlan, day: dt.date) -> pd.DataFrame:
     return _concat(frames)
 
 
-def read_labels(plan: MonitoringPlan, day: dt.date) -> pd.DataFrame:
+def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = False) -> pd.DataFrame:
     """Every label that can belong to a prediction of ``day``: those that arrived on ``day`` or later.
 
     Labels come after their prediction, so only files named by an arrival day >= ``day`` are read (folder
@@ -98,6 +98,12 @@ def read_labels(plan: MonitoringPlan, day: dt.date) -> pd.DataFrame:
     wins (on a tie, the later file). No labels yet (no file, or a labels folder not created yet) gives an
     empty frame with those columns; missing columns, unreadable files and a plan without ``data.labels``
     raise ``DataSourceError``.
+
+    ``keep_duplicates=True`` keeps every row of an id labelled more than once (same order: by
+    ``labelled_at``, then file), so that ``performance.compute`` / ``performance.join_labels`` can count the
+    relabels (``labels_duplicate_ids``); their last-row-wins rule then picks the same label as the default
+    here, except when an id's latest row has a missing label: the default keeps that empty row (no label),
+    while they drop missing labels first and take the latest non-missing one.
     """
     src = _label_source(plan)
     ctx = _context(plan, day)
@@ -125,7 +131,9 @@ def read_labels(plan: MonitoringPlan, day: dt.date) -> pd.DataFrame:
         return pd.DataFrame({src.id: pd.Series(dtype=object), src.label: pd.Series(dtype=object),
                              src.labelled_at: pd.Series(dtype="datetime64[ns, UTC]")})
     labels = _concat(frames).sort_values(src.labelled_at, kind="stable")
-    return labels.drop_duplicates(src.id, keep="last").reset_index(drop=True)
+    if not keep_duplicates:
+        labels = labels.drop_duplicates(src.id, keep="last")
+    return labels.reset_index(drop=True)
 
 
 def label_state(plan: MonitoringPlan) -> dict[str, str]:

@@ -53,7 +53,7 @@ def test_the_bundled_plan_gives_the_design_graph(defs):
         f"{m}/reference_profile": [f"{m}/champion_model"],
         f"{m}/scoring_batch": [f"{m}/prediction_log", f"{m}/reference_profile"],
         f"{m}/drift_report": [f"{m}/reference_profile", f"{m}/scoring_batch"],
-        f"{m}/performance": [f"{m}/labels", f"{m}/scoring_batch"],
+        f"{m}/performance": [f"{m}/labels", f"{m}/reference_profile", f"{m}/scoring_batch"],
         f"{m}/fairness": [f"{m}/labels", f"{m}/scoring_batch"],
         f"{m}/service_health": [f"{m}/scoring_batch"],
         f"{m}/challenger_comparison": [f"{m}/labels", f"{m}/scoring_batch"],

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
+from monitoring_pipelines.errors import ActionRefused
 from monitoring_pipelines.store import MetricStore
 
 M = "adult_income"
@@ -62,7 +63,8 @@ def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
     rows = world[3].rows(M, start=dt.date(2026, 1, 2), end=dt.date(2026, 1, 2))
-    assert set(rows["family"]) == {"quality", "drift", "performance", "fairness", "service", "comparison"}
+    assert set(rows["family"]) == {"quality", "drift", "performance", "performance_estimated", "fairness", "service",
+                                   "comparison"}
     assert set(rows["model_version"]) == {world[0].version} and set(rows["alias"]) == {"champion"}
     assert set(rows["run_id"]) == {result.run_id}
     figure = rows.set_index(["family", "metric", "segment"])["value"]
@@ -70,7 +72,10 @@ def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion
     assert figure["service", "request_count", ""] == len(preds)
     assert figure["service", "latency_p99_ms", ""] == pytest.approx(np.percentile(preds["latency_ms"], 99))
     assert figure["drift", "share_of_drifted_features", ""] == 0.0
-    # labels have not landed: performance is partial and not judged
+    # labels have not landed: performance is partial and not judged, but estimated from the scores
+    estimated = rows[rows["family"] == "performance_estimated"].set_index("metric")
+    assert estimated.loc["estimated_rows", "value"] == preds["score"].notna().sum()
+    assert 0.85 < estimated.loc["roc_auc", "value"] < 0.95
     perf = rows[(rows["family"] == "performance")].set_index("metric")
     assert perf.loc["label_coverage", "value"] == 0.0
     assert pd.isna(perf.loc["roc_auc", "value"]) and perf.loc["roc_auc", "status"] == "unknown"
@@ -171,3 +176,69 @@ def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_n
     audit = store.actions(M)
     assert list(audit["action"]) == ["retrain"] and list(audit["status"]) == ["refused"]
     assert "no labelled rows" in audit["reason"].iloc[0] and audit["run_id"].iloc[0] == run.run_id
+
+
+def _judged(day: dt.date, version: str, delta: float):
+    from monitoring_pipelines.store import MetricRow
+
+    return MetricRow(model=M, model_version="1", alias="champion", partition_date=day, family="comparison",
+                     metric="roc_auc_delta", segment=f"challenger={version}", value=delta, warning_threshold=None,
+                     critical_threshold=None, direction=None, status="ok", run_id="seeded",
+                     computed_at=dt.datetime.now(dt.timezone.utc))
+
+
+def test_manual_promotion_waits_for_a_person_then_promote_and_rollback_move_the_aliases(world):
+    from monitoring_pipelines import actions
+    from monitoring_pipelines.registry import Registry
+
+    w, defs, instance, store = world
+    registry = Registry(defs.resources["registry"].registry.tracking_uri)
+    champion = registry.require(M, "champion")
+    v2 = registry.client.create_model_version(M, registry.client.get_model_version_download_uri(M, champion.version),
+                                              run_id=champion.run_id).version
+    registry.set_alias(M, "challenger", str(v2))
+    assert _tick(world, n.PROMOTE_SENSOR).skip_message.startswith(f"challenger v{v2} better")  # no evidence yet
+    for i, delta in enumerate([0.02, 0.015, 0.005, 0.03]):  # 3 days at or above the plan's 0.01 uplift
+        day = dt.date(2026, 1, 2 + i)
+        store.replace_rows(M, day, ["comparison"], [_judged(day, str(v2), delta)])
+    for _ in range(2):  # approval: manual -> a pending request, recorded once, no run
+        data = _tick(world, n.PROMOTE_SENSOR)
+        assert not data.run_requests and "awaiting approval" in data.skip_message
+    pending = store.actions(M)
+    assert list(zip(pending["action"], pending["status"], pending["to_version"])) == [
+        ("promote", "pending_approval", str(v2))]
+    # a person launches the promotion; later the champion is rolled back
+    promote = defs.resolve_job_def(n.scoped(M, n.PROMOTE_CHALLENGER)).execute_in_process(
+        instance=instance, run_config={"ops": {f"{M}__promote": {"config": {"reason": "approved by test"}}}})
+    assert promote.success
+    assert registry.aliases(M) == {"champion": str(v2), "previous_champion": champion.version}
+    rollback = defs.resolve_job_def(n.scoped(M, n.ROLLBACK_CHAMPION)).execute_in_process(
+        instance=instance, run_config={"ops": {f"{M}__rollback": {"config": {"reason": "test"}}}})
+    assert rollback.success and registry.aliases(M) == {"champion": champion.version}
+    # a second rollback has no previous champion: refused, and audited as such
+    with pytest.raises(ActionRefused, match="no previous_champion"):
+        actions.rollback(w.plan, registry, store, reason="again", run_id="r", actor="test")
+    audit = store.actions(M)
+    assert list(zip(audit["action"], audit["status"])) == [
+        ("promote", "succeeded"), ("promote", "succeeded"), ("rollback", "succeeded"), ("rollback", "refused")]
+    assert audit["reason"].iloc[0] == f"approved: promoted by run {promote.run_id}"
+
+
+def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_not_dropped(world):
+    w = world[0]
+    day = dt.date(2026, 1, 5)
+    preds, _ = scenario.simulate_day(w.plan, 5, day, w.pool, w.model, w.version,
+                                     np.random.default_rng([scenario.SEED, 5]))
+    scenario.write_day(w.plan, preds.drop(columns=["sex"]), preds.iloc[0:0][[]].assign(
+        request_id=[], label=[], labelled_at=pd.Series([], dtype="datetime64[ns, UTC]")))
+    result = _nightly(world, "2026-01-05")
+    assert result.success  # not blocking: the day is still monitored
+    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
+    assert failed == {"sex_present"}
+    rows = world[3].rows(M, family="fairness", start=day, end=day)
+    missing = rows[rows["metric"] == "attribute_missing"]
+    assert list(zip(missing["segment"], missing["value"])) == [("sex", 1.0)]
+    meta = result.asset_materializations_for_node(f"{M}__{n.FAIRNESS}")[0].metadata
+    assert meta["missing_attributes"].value == "sex"
+    drift = world[3].rows(M, family="drift", metric="protected_drift_score", start=day, end=day)
+    assert list(drift["segment"]) == ["race"]

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, PLANS_DIR_ENV, load_plan, load_plans, read_yaml
+from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, PLANS_DIR_ENV, load_plan, load_plans, parse_plan, read_yaml
 
 BUNDLED = BUNDLED_PLANS_DIR / "adult_income.yaml"
 DELETE = object()
@@ -234,3 +234,14 @@ def test_load_plans_refuses_a_folder_without_plans(tmp_path):
         load_plans(tmp_path)
     [(file, _, message)] = exc.value.problems
     assert file == str(tmp_path) and "no *.yaml plan files found" in message
+
+
+def test_a_protected_attribute_listed_twice_a_label_column_reused_and_triggers_without_recipe_are_errors():
+    raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
+    raw["protected_attributes"] = ["sex", "sex"]
+    raw["data"]["labels"]["label"] = "request_id"
+    del raw["actions"]["retrain"]["recipe"]
+    with pytest.raises(PlanError) as err:
+        parse_plan(raw, "p.yaml")
+    fields = {field for _, field, _ in err.value.problems}
+    assert fields == {"protected_attributes[1]", "data.labels.label", "actions.retrain.recipe"}

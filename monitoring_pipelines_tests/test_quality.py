@@ -80,7 +80,8 @@ def test_check_specs_cover_the_plan_with_dagster_safe_names(plan):
     specs = quality.check_specs(plan)
     names = [s.name for s in specs]
     f = plan.features
-    assert len(names) == len(set(names)) == 3 + len(f.model_inputs) + 2 * len(f.numerical) + len(f.categorical)
+    assert len(names) == len(set(names)) == (3 + len(f.context) + len(f.model_inputs) + 2 * len(f.numerical)
+                                             + len(f.categorical))
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names)
     blocking = {s.name for s in specs if s.blocking}
     assert blocking == {"row_count", "request_id_unique", "score_in_unit_interval",
@@ -392,8 +393,8 @@ def test_profile_figures_equal_pandas(profile, ref_rows, plan):
     assert profile.column("workclass").null_share > 0.04  # the real Adult missing values made it in
 
 
-def test_profile_sample_holds_inputs_and_score_and_is_capped(ref_rows, plan, monkeypatch):
-    needed = [*plan.features.model_inputs, plan.data.predictions.score]
+def test_profile_sample_holds_inputs_score_and_protected_attributes_and_is_capped(ref_rows, plan, monkeypatch):
+    needed = [*plan.features.model_inputs, plan.data.predictions.score, *plan.protected_attributes]
     full = reference.build_profile(ref_rows, plan, "3")
     assert list(full.sample.columns) == needed and len(full.sample) == len(ref_rows)
     monkeypatch.setattr(reference, "REFERENCE_SAMPLE_ROWS", 1000)

@@ -65,6 +65,16 @@ def test_naive_and_string_timestamps_read_as_utc():
         assert (r.throughput_peak_rps, r.peak_minute) == (4 / 60, "2026-03-01T00:09:00+00:00")
 
 
+
+def test_datetime_columns_in_other_zones_and_with_missing_values_match_the_text_parse():
+    """Datetime columns skip pd.to_datetime (fast path); the figures equal those of the same instants as text."""
+    df = day(n=300, tz="America/New_York")
+    df.loc[[5, 6], "ts"] = pd.NaT
+    as_text = df.assign(ts=df["ts"].map(lambda t: t.isoformat() if pd.notna(t) else None))
+    fast, parsed = service.compute(df, **COLS), service.compute(as_text, **COLS)
+    assert fast == parsed
+    assert fast.unparsed_timestamps == 2 and fast.peak_minute == "2026-03-01T05:00:00+00:00"
+
 def test_peak_tie_names_the_earliest_minute():
     r = service.compute(day(n=30), **COLS)
     assert (r.throughput_peak_rps, r.peak_minute) == (1 / 60, "2026-03-01T00:00:00+00:00")

@@ -257,6 +257,21 @@ def test_labels_from_arrival_files_latest_wins(tmp_path):
                    "r3": (0, utc("2026-01-07 09:30"))}
 
 
+
+def test_labels_keep_duplicates_in_arrival_order(tmp_path):
+    """keep_duplicates=True: every row of a relabelled id, ordered by labelled_at, so the last one is the one
+    the default keeps (performance.compute counts the relabels and applies the same last-row-wins rule)."""
+    write(tmp_path / "2026-01-05.parquet", labels_frame([("r1", 0, "2026-01-05 10:00"), ("r2", 1, "2026-01-05 11:00")]))
+    write(tmp_path / "2026-01-07.parquet", labels_frame([("r1", 1, "2026-01-07 09:00")]))
+    write(tmp_path / "2026-01-06.parquet", labels_frame([("r1", 0, "2026-01-06 08:00"), ("r2", 0, "2026-01-05 09:00")]))
+    plan = labelled_plan({"source": "parquet", "path": str(tmp_path)})
+    raw = read_labels(plan, DAY, keep_duplicates=True)
+    assert raw[["request_id", "label"]].values.tolist() == [["r2", 0], ["r1", 0], ["r2", 1], ["r1", 0], ["r1", 1]]
+    assert raw["labelled_at"].is_monotonic_increasing
+    deduped = read_labels(plan, DAY)
+    assert (raw.drop_duplicates("request_id", keep="last").sort_values("request_id").reset_index(drop=True)
+            .equals(deduped.sort_values("request_id").reset_index(drop=True)))
+
 def test_labels_template_on_memory_fs_skips_older_arrivals(mem_root):
     write(f"{mem_root}/labels/arrived=2026-01-04/l.csv", labels_frame([("r9", 1, "2026-01-04 10:00")]), "csv")
     write(f"{mem_root}/labels/arrived=2026-01-06/l.csv", labels_frame([("r1", 1, "2026-01-06 10:00")]), "csv")

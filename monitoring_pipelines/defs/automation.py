@@ -2,8 +2,9 @@
 
 Sensors read Dagster's event log, the metric store and the MLflow registry; they never import Evidently or
 Great Expectations (see test_definitions.py). Every run request carries a run key, so the daemon starts an
-action once, and guard rails (cooldown, one retrain at a time, evidence, approval) are checked here before
-the request and again inside the job.
+action once. Guard rails (cooldown, one retrain at a time, no blocked day, evidence, approval) are checked here,
+before the request; the jobs check their own preconditions (a challenger to promote, a previous champion that
+served, labelled data to train on) and refuse with the reason in the audit trail.
 """
 
 
@@ -73,7 +74,8 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
     @dg.op(name=f"{m}__retrain")
     def retrain_op(context, config: RetrainConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
         """Train a new version with the plan's recipe on the recent labelled window and register it as challenger."""
-        day = dt.date.fromisoformat(config.day) if config.day else dt.date.today() - dt.timedelta(days=1)
+        day = (dt.date.fromisoformat(config.day) if config.day
+               else dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
         version = actions.retrain(plan, registry.registry, store.store, trigger=config.trigger, day=day,
                                   run_id=context.run_id, actor=context.run.tags.get("dagster/sensor_name", "user"))
         context.log.info(f"model {m}: registered version {version} as challenger")
@@ -141,7 +143,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
 
     @_sensor(name=n.scoped(m, n.BREACH_SENSOR), job=retrain_model, minimum_interval_seconds=60,
              default_status=dg.DefaultSensorStatus.RUNNING)
-    def breach_retrain(context: dg.SensorEvaluationContext):
+    def breach_retrain(context: dg.SensorEvaluationContext, store: MetricStoreResource):
         """A critical breach named in the plan (actions.retrain.on, e.g. drift.critical) in a day's model_health
         starts retrain_model, once per model, day and trigger; not within the cooldown, not while a retrain
         runs, never on a day whose blocking quality checks failed."""
@@ -152,17 +154,21 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         records = _health_records(context, m, after)
         if not records:
             return dg.SkipReason("no new model_health")
-        requests, skips = [], []
+        requests, skips, cursor = [], [], records[-1].storage_id
         for rec in records:
             day = rec.partition_key
-            if (_meta(rec, "blocking_failed_checks", 0) or 0) > 0:
-                skips.append(f"{day}: blocking quality checks failed")
-                continue
-            hit = [t for t in retrain.on
-                   if Status(_meta(rec, f"status.{t.split('.')[0]}", "unknown")).rank >= Status(t.split(".")[1]).rank]
+            hit = _triggered(rec, retrain.on)
             if not hit:
                 continue
-            why = _retrain_blocked(context, m, day, retrain.cooldown_hours, requests)
+            if quality_blocked(store.store, m, dt.date.fromisoformat(day)):
+                skips.append(f"{day}: blocking quality checks failed")
+                continue
+            if _retrain_running(context, m):
+                # look at this breach again on the next tick, once the running retrain has finished
+                cursor = rec.storage_id - 1
+                skips.append(f"{day}: a retrain is already running")
+                break
+            why = _cooldown(context, m, day, retrain.cooldown_hours, requests)
             if why:
                 skips.append(f"{day}: {why}")
                 continue
@@ -172,7 +178,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
                 tags={n.TAG_MODEL: m, n.TAG_TRIGGER: ",".join(hit), n.TAG_TRIGGER_DAY: day}))
         for why in skips:
             context.log.info(f"model {m}: not retraining for {why}")
-        return dg.SensorResult(run_requests=requests, cursor=str(records[-1].storage_id),
+        return dg.SensorResult(run_requests=requests, cursor=str(cursor),
                                skip_reason=None if requests else "; ".join(skips) or "no breach that retrains")
 
     @_sensor(name=n.scoped(m, n.PROMOTE_SENSOR), job=promote_challenger, minimum_interval_seconds=300,
@@ -229,8 +235,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         for rec in records:
             if rec.partition_key not in window or _meta(rec, "model_version") != champion.version:
                 continue
-            hit = [t for t in rule.on
-                   if Status(_meta(rec, f"status.{t.split('.')[0]}", "unknown")).rank >= Status(t.split(".")[1]).rank]
+            hit = _triggered(rec, rule.on)
             if hit:
                 reason = f"{hit[0]} on {rec.partition_key}, within {rule.within_days_of_promotion} days of promotion"
                 return dg.SensorResult(cursor=cursor, run_requests=[dg.RunRequest(
@@ -250,19 +255,33 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         latest = context.instance.fetch_materializations(n.key(m, n.REFERENCE_PROFILE), limit=1).records
         if latest and _meta(latest[0], "model_version") == champion.version:
             return dg.SkipReason(f"reference profile is current (v{champion.version})")
-        return dg.RunRequest(run_key=f"reference:{m}:v{champion.version}", tags={n.TAG_MODEL: m})
+        # a failed refresh is requested again (a new key per failure), else every nightly run would stay blocked
+        failed = context.instance.get_runs(dg.RunsFilter(job_name=n.scoped(m, n.REFRESH_REFERENCE),
+                                                         statuses=[dg.DagsterRunStatus.FAILURE],
+                                                         tags={n.TAG_CHAMPION_VERSION: champion.version}))
+        return dg.RunRequest(run_key=f"reference:{m}:v{champion.version}:{len(failed)}",
+                             tags={n.TAG_MODEL: m, n.TAG_CHAMPION_VERSION: champion.version})
 
     return {"jobs": [nightly, refresh, retrain_model, promote_challenger, rollback_champion],
             "schedules": [schedule],
             "sensors": [labels_landed, breach_retrain, challenger_promotion, post_promotion_rollback, champion_changed]}
 
 
-def _retrain_blocked(context, model: str, day: str, cooldown_hours: float, pending: list) -> str | None:
-    """Why a retrain for ``day`` must not start now, or None. The cooldown is measured between trigger days
+def _triggered(record, rules: list[str]) -> list[str]:
+    """The plan rules ('<family>.<warning|critical>') that a model_health record meets or exceeds."""
+    return [r for r in rules
+            if Status(_meta(record, f"status.{r.split('.')[0]}", "unknown")).rank >= Status(r.split(".")[1]).rank]
+
+
+def _retrain_running(context, model: str) -> bool:
+    job = n.scoped(model, n.RETRAIN_MODEL)
+    return bool(context.instance.get_runs(dg.RunsFilter(job_name=job, statuses=ACTIVE), limit=1))
+
+
+def _cooldown(context, model: str, day: str, cooldown_hours: float, pending: list) -> str | None:
+    """Why a retrain for ``day`` falls in the cooldown, or None. The cooldown is measured between trigger days
     (partition time), so backfills and the demo behave as nightly production does."""
     job = n.scoped(model, n.RETRAIN_MODEL)
-    if context.instance.get_runs(dg.RunsFilter(job_name=job, statuses=ACTIVE), limit=1):
-        return "a retrain is already running"
     this = dt.date.fromisoformat(day)
     earlier = [r.tags.get(n.TAG_TRIGGER_DAY) for r in context.instance.get_runs(dg.RunsFilter(job_name=job))]
     earlier += [r.tags[n.TAG_TRIGGER_DAY] for r in pending]

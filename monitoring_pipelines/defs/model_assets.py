@@ -14,7 +14,7 @@ from monitoring_pipelines import sources
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource, ReportsResource
 from monitoring_pipelines.errors import BlockedDayError, RegistryError
-from monitoring_pipelines.health import judge, summarise
+from monitoring_pipelines.health import figure, judge, summarise, worst_fairness_gap
 from monitoring_pipelines.metrics import Family, MetricValue
 from monitoring_pipelines.plan import MonitoringPlan
 from monitoring_pipelines.reference import ReferenceProfile
@@ -48,6 +48,11 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return "" if v is None else str(v)
+
+
+def _metadata(headline: dict) -> dict:
+    """A result's headline as Dagster metadata: numbers as floats (plotted across partitions), text as text."""
+    return {k: v if isinstance(v, str) else _num(v) for k, v in headline.items()}
 
 
 def _num(v: float | None) -> dg.MetadataValue:
@@ -134,7 +139,10 @@ def build_model_assets(plan: MonitoringPlan) -> list:
                 f"(sensor {n.scoped(m, n.REFERENCE_SENSOR)} does this)")
         batch = sources.read_predictions(plan, day)
         result = quality.validate(batch, plan, reference_profile)
-        store_day(context, store, [Family.QUALITY], result.metrics(), champion.version)
+        # a blocked day keeps only its quality rows: figures of an earlier run of this day would otherwise
+        # survive as if the batch could be trusted (and feed evidence for promotions)
+        families = list(Family) if result.blocking_failed else [Family.QUALITY]
+        store_day(context, store, families, result.metrics(), champion.version)
         checks = [
             dg.AssetCheckResult(
                 check_name=o.spec.name, passed=o.passed, severity=dg.AssetCheckSeverity.ERROR if o.spec.blocking
@@ -173,43 +181,56 @@ def build_model_assets(plan: MonitoringPlan) -> list:
             "share_of_drifted_features": result.share, "drifted_features": len(result.drifted),
             "prediction_drift_score": result.prediction.score, "model_version": reference_profile.model_version,
             "top_features": _table(top), "report": dg.MetadataValue.path(url),
+            "protected_attributes_drifted": ", ".join(f.column for f in result.protected if f.drifted) or "none",
             "evaluated_rows": result.evaluated_rows})
 
-    def labelled(batch: pd.DataFrame, day: dt.date) -> tuple[pd.DataFrame, int]:
-        """Served rows (those with a score; failed requests have none) joined with the labels known so far."""
-        lab = plan.data.labels
-        served = batch[batch[plan.data.predictions.score].notna()]
-        if lab is None:
-            return served.iloc[0:0].assign(**{"__label": []}), len(served)
-        labels = sources.read_labels(plan, day)
-        joined = served.merge(labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id,
-                                                                          lab.label: "__label"}),
-                             on=plan.data.predictions.id, how="inner")
-        return joined, len(served)
+    def labelled(batch: pd.DataFrame, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
+        """Served rows (those with a score; failed requests have none) joined with the labels known so far,
+        under the same label rules as performance (performance.join_labels), the label in column ``__label``."""
+        from monitoring_pipelines.performance import join_labels
 
-    @dg.asset(key=n.key(m, n.PERFORMANCE), partitions_def=daily, ins=batch_in, deps=[labels],
+        lab, p = plan.data.labels, plan.data.predictions
+        served = batch[batch[p.score].notna()]
+        if lab is None:
+            return served.iloc[0:0].assign(**{"__label": []})
+        labels = sources.read_labels(plan, day, keep_duplicates=True).rename(columns={lab.id: p.id})
+        return join_labels(served, labels, id_col=p.id, label_col=lab.label, columns=columns, as_col="__label").rows
+
+    @dg.asset(key=n.key(m, n.PERFORMANCE), partitions_def=daily, ins={**batch_in, **profile_in}, deps=[labels],
               kinds={"scikit-learn"}, **common)
-    def performance(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
-                    registry: RegistryResource) -> dg.MaterializeResult:
-        """Realised performance of the champion on the day's rows that have labels (ROC AUC, PR AUC, accuracy,
-        precision, recall, F1, log loss, Brier score) and the label coverage. Below the plan's minimum
-        coverage the day is partial: figures are not judged (status unknown). Re-run when labels land."""
+    def performance(context, scoring_batch: pd.DataFrame, reference_profile: ReferenceProfile,
+                    store: MetricStoreResource, registry: RegistryResource) -> dg.MaterializeResult:
+        """Performance of the champion on the day's rows. Realised once labels arrive: ROC AUC, PR AUC,
+        accuracy, precision, recall, F1, log loss, Brier score, calibration error and the label coverage (below
+        the plan's minimum coverage the day is partial and not judged). Estimated from the scores alone every
+        day (family performance_estimated, confidence-based performance estimation). Re-run when labels land."""
         refuse_if_blocked(context, store)
+        from monitoring_pipelines import estimation
         from monitoring_pipelines import performance as perf
 
         day = _day(context)
         p, lab = plan.data.predictions, plan.data.labels
         served = scoring_batch[scoring_batch[p.score].notna()]
-        labels = (sources.read_labels(plan, day).rename(columns={lab.id: p.id}) if lab is not None
+        labels = (sources.read_labels(plan, day, keep_duplicates=True).rename(columns={lab.id: p.id}) if lab is not None
                   else pd.DataFrame({p.id: [], "label": []}))
         result = perf.compute(served, labels, id_col=p.id, label_col=lab.label if lab else "label", score_col=p.score,
                               prediction_col=p.prediction, positive_class=plan.model.positive_class,
                               min_coverage=lab.min_coverage if lab else 1.0)
-        version = registry.registry.require(m, CHAMPION).version
-        store_day(context, store, [Family.PERFORMANCE], result.metrics(), version)
+        families, values = [Family.PERFORMANCE], result.metrics()
+        estimated = None
+        if reference_profile.calibration is not None:
+            estimated = estimation.estimate(served[p.score].to_numpy(dtype=float),
+                                            (served[p.prediction] == plan.model.positive_class).to_numpy(),
+                                            reference_profile.calibration)
+            families, values = [*families, Family.PERFORMANCE_ESTIMATED], [*values, *estimated.metrics()]
+        version = reference_profile.model_version
+        store_day(context, store, families, values, version)
         head = result.headline()
-        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
-                                              "model_version": version})
+        return dg.MaterializeResult(metadata={
+            **_metadata(head),
+            "estimated_roc_auc": _num(estimated.roc_auc if estimated else None),
+            "estimated_accuracy": _num(estimated.accuracy if estimated else None),
+            "model_version": version})
 
     @dg.asset(key=n.key(m, n.FAIRNESS), partitions_def=daily, ins=batch_in, deps=[labels], kinds={"fairlearn"},
               **common)
@@ -222,17 +243,19 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         from monitoring_pipelines import fairness as fair
 
         day = _day(context)
-        joined, _ = labelled(scoring_batch, day)
+        present = [a for a in plan.protected_attributes if a in scoring_batch.columns]
+        missing = [a for a in plan.protected_attributes if a not in scoring_batch.columns]
+        joined = labelled(scoring_batch, day, columns=[plan.data.predictions.prediction, *present])
         result = fair.compute(joined, label_col="__label", prediction_col=plan.data.predictions.prediction,
-                              protected_attributes=list(plan.protected_attributes),
-                              min_group_size=plan.fairness.min_group_size,
+                              protected_attributes=present, min_group_size=plan.fairness.min_group_size,
                               min_rate_support=plan.fairness.min_rate_support, positive_class=plan.model.positive_class)
+        # a protected attribute missing from the day's log is reported (and its quality check fails), not skipped
+        gone = [MetricValue(Family.FAIRNESS, "attribute_missing", 1.0, a) for a in missing]
         version = registry.registry.require(m, CHAMPION).version
-        store_day(context, store, [Family.FAIRNESS], result.metrics(), version,
+        store_day(context, store, [Family.FAIRNESS], [*result.metrics(), *gone], version,
                   unjudged=frozenset(result.small_groups))
-        head = result.headline()
-        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
-                                              "model_version": version})
+        head = {**result.headline(), "missing_attributes": ", ".join(missing) or "none"}
+        return dg.MaterializeResult(metadata={**_metadata(head), "model_version": version})
 
     @dg.asset(key=n.key(m, n.SERVICE_HEALTH), partitions_def=daily, ins=batch_in, kinds={"pandas"}, **common)
     def service_health(context, scoring_batch: pd.DataFrame, store: MetricStoreResource,
@@ -248,8 +271,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
                                  expected_version=version)
         store_day(context, store, [Family.SERVICE], result.metrics(), version)
         head = result.headline()
-        return dg.MaterializeResult(metadata={**{k: _num(v) if not isinstance(v, str) else v for k, v in head.items()},
-                                              "model_version": version})
+        return dg.MaterializeResult(metadata={**_metadata(head), "model_version": version})
 
     @dg.asset(key=n.key(m, n.CHALLENGER_COMPARISON), partitions_def=daily, ins=batch_in, deps=[labels],
               kinds={"mlflow", "scikit-learn"}, **common)
@@ -263,7 +285,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         day = _day(context)
         reg = registry.registry
         champion, challenger = reg.require(m, CHAMPION), reg.by_alias(m, CHALLENGER)
-        joined, _ = labelled(scoring_batch, day)
+        joined = labelled(scoring_batch, day)
         result = comparison.compare(plan, scoring_batch, joined, champion, challenger, reg)
         store_day(context, store, [Family.COMPARISON], result.metrics(), champion.version)
         return dg.MaterializeResult(metadata={
@@ -296,6 +318,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
 HEADLINE = {  # metadata name -> (family, metric, segment)
     "share_of_drifted_features": ("drift", "share_of_drifted_features", ""),
     "roc_auc": ("performance", "roc_auc", ""),
+    "estimated_roc_auc": ("performance_estimated", "roc_auc", ""),
     "label_coverage": ("performance", "label_coverage", ""),
     "latency_p99_ms": ("service", "latency_p99_ms", ""),
     "error_rate": ("service", "error_rate", ""),
@@ -303,10 +326,6 @@ HEADLINE = {  # metadata name -> (family, metric, segment)
 
 
 def _headline(rows: pd.DataFrame) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for name, (fam, metric, seg) in HEADLINE.items():
-        hit = rows[(rows["family"] == fam) & (rows["metric"] == metric) & (rows["segment"] == seg)] if len(rows) else rows
-        out[name] = None if hit.empty or pd.isna(hit["value"].iloc[0]) else float(hit["value"].iloc[0])
-    gaps = rows[(rows["family"] == "fairness") & (rows["metric"] == "equal_opportunity_difference")] if len(rows) else rows
-    out["worst_fairness_gap"] = None if gaps.empty or gaps["value"].isna().all() else float(gaps["value"].max())
+    out = {name: figure(rows, *where) for name, where in HEADLINE.items()}
+    out["worst_fairness_gap"] = worst_fairness_gap(rows)
     return out

@@ -37,6 +37,7 @@ REFERENCE_SENSOR = "champion_changed"
 TAG_MODEL = "monitoring/model"
 TAG_TRIGGER = "monitoring/trigger"
 TAG_TRIGGER_DAY = "monitoring/trigger_day"
+TAG_CHAMPION_VERSION = "monitoring/champion_version"
 
 
 def key(model: str, asset: str) -> dg.AssetKey:

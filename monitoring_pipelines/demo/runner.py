@@ -5,7 +5,7 @@ the nightly schedule's tick is evaluated and its run executed; then every sensor
 against the same Dagster instance and the runs it requests are launched, as the daemon would (run keys
 deduplicated). The demo ends with a per-day table read back from the metric store.
 
-Locations (docs/demo.md): everything lives under $MONITORING_HOME (default ./.monitoring) unless
+Locations (README, docs/demo-scenario.md): everything lives under $MONITORING_HOME (default ./.monitoring) unless
 DAGSTER_HOME, MONITORING_STORE_URL, MLFLOW_TRACKING_URI or MONITORING_REPORTS_URL point elsewhere. Each
 run starts from a clean demo state: the demo's own folders are recreated, and in external stores only the
 demo model's rows, runs and registered model are removed (the registered model only if the demo created it).
@@ -80,7 +80,8 @@ def _drop_demo_model(model: str) -> None:
     except MlflowException:
         return
     if rm.tags.get(DEMO_TAG) != "true":
-        raise MonitoringError(f"registered model {model!r} in {settings.mlflow_tracking_uri()} was not created by the "
+        raise MonitoringError(f"registered model {model!r} in {settings.masked(settings.mlflow_tracking_uri())} was not "
+                              "created by the "
                               "demo; refusing to delete it. Point MLFLOW_TRACKING_URI elsewhere or unset it.")
     client.delete_registered_model(model)
 
@@ -199,7 +200,7 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
     registry = Registry(settings.mlflow_tracking_uri())
     registry.client.set_registered_model_tag(plan.name, DEMO_TAG, "true")
     model = registry.load_model(registry.require(plan.name, "champion"))
-    say(f"  {plan.name} version {version} is champion (MLflow: {settings.mlflow_tracking_uri()})")
+    say(f"  {plan.name} version {version} is champion (MLflow: {settings.masked(settings.mlflow_tracking_uri())})")
 
     defs = build_definitions(plans)
     daemon = _Daemon(defs, instance, plan, say)
@@ -253,6 +254,7 @@ def _failure(run) -> str:
 def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, list[str]]) -> pd.DataFrame:
     """The per-day summary, read back from the metric store (what a dashboard would show)."""
     from monitoring_pipelines.demo import scenario
+    from monitoring_pipelines.health import figure, worst_fairness_gap
 
     rows = store.rows(plan.name)
     out = []
@@ -260,20 +262,24 @@ def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, lis
         r = rows[rows["partition_date"] == day]
 
         def value(family, metric, segment=""):
-            hit = r[(r["family"] == family) & (r["metric"] == metric) & (r["segment"] == segment)]
-            return None if hit.empty or pd.isna(hit["value"].iloc[0]) else float(hit["value"].iloc[0])
+            return figure(r, family, metric, segment)
 
-        gaps = r[(r["family"] == "fairness") & (r["metric"] == "equal_opportunity_difference")]["value"].dropna()
+        realised, estimated = value("performance", "roc_auc"), value("performance_estimated", "roc_auc")
+        shifted = r[(r["family"] == "drift") & (r["metric"] == "protected_drifted") & (r["value"] == 1.0)]["segment"]
         breached = r[r["status"].isin(["warning", "critical"])]
         out.append({
             "day": day.isoformat(),
             "rows": value("quality", "row_count"),
             "failed_checks": value("quality", "failed_checks"),
             "drifted_share": value("drift", "share_of_drifted_features"),
-            "auc": value("performance", "roc_auc"),
+            "auc": realised if realised is not None else estimated,
+            "auc_estimated": realised is None and estimated is not None,
+            "realised_auc": realised,
+            "estimated_auc": estimated,
             "label_coverage": value("performance", "label_coverage"),
-            "worst_fairness_gap": None if gaps.empty else float(gaps.max()),
+            "worst_fairness_gap": worst_fairness_gap(r),
             "p99_latency_ms": value("service", "latency_p99_ms"),
+            "protected_shift": ",".join(sorted(shifted)),
             "alerts": len(breached.groupby(["family", "metric"])),
             "actions": ", ".join(day_actions.get(day.isoformat(), [])),
         })
@@ -284,10 +290,14 @@ def format_table(table: pd.DataFrame) -> str:
     def fmt(v, digits):
         return "-" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{v:.{digits}f}"
 
-    header = f"{'day':10} {'rows':>5} {'failed':>6} {'drift':>5} {'AUC':>5} {'cover':>5} {'fair gap':>8} {'p99 ms':>7} {'alerts':>6}  actions"
+    header = (f"{'day':10} {'rows':>5} {'failed':>6} {'drift':>5} {'AUC':>6} {'cover':>5} {'fair gap':>8} "
+              f"{'group shift':>11} {'p99 ms':>7} {'alerts':>6}  actions")
     lines = [header, "-" * len(header)]
     for r in table.itertuples():
+        auc = fmt(r.auc, 3) + ("*" if r.auc_estimated else " ")
         lines.append(f"{r.day:10} {fmt(r.rows, 0):>5} {fmt(r.failed_checks, 0):>6} {fmt(r.drifted_share, 2):>5} "
-                     f"{fmt(r.auc, 3):>5} {fmt(r.label_coverage, 2):>5} {fmt(r.worst_fairness_gap, 3):>8} "
-                     f"{fmt(r.p99_latency_ms, 0):>7} {r.alerts:>6}  {r.actions}")
+                     f"{auc:>6} {fmt(r.label_coverage, 2):>5} {fmt(r.worst_fairness_gap, 3):>8} "
+                     f"{r.protected_shift or '-':>11} {fmt(r.p99_latency_ms, 0):>7} {r.alerts:>6}  {r.actions}")
+    lines.append("AUC: realised once labels landed; * = estimated from scores (labels not landed yet). "
+                 "group shift: protected attributes whose distribution drifted.")
     return "\n".join(lines)

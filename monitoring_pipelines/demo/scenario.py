@@ -191,7 +191,11 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
 
     version = str(info.registered_model_version)
     client.set_model_version_tag(plan.name, version, "monitoring.role", "initial_champion")
-    client.set_registered_model_alias(plan.name, "champion", version)
+    from monitoring_pipelines.actions import mark_champion
+    from monitoring_pipelines.registry import Registry
+
+    # through the one alias mover, so the version is known to have served (rollback may return to it)
+    mark_champion(Registry(tracking_uri), plan.name, version, "initial champion (demo)")
     return version
 
 
