@@ -210,27 +210,29 @@ def new_label_ids(plan: MonitoringPlan, before: dict[str, str], now: dict[str, s
 
 
 def prediction_days_of(plan: MonitoringPlan, labels: pd.DataFrame, *, candidates: list[str],
-                       lookback_days: int) -> list[str]:
-    """Which of the ``candidates`` days (ISO) hold a prediction that one of ``labels`` belongs to.
+                       lookback_days: int) -> tuple[list[str], int]:
+    """Which of the ``candidates`` days (ISO) hold a prediction that one of ``labels`` belongs to, and how many
+    of the labels' ids belong to none of them (labels for an unknown request, or a day not monitored yet).
 
     A label can only belong to a prediction made before it, at most ``lookback_days`` earlier; within that
     window each candidate day's log is read and its ids intersected with the labels' ids (exact, not a guess).
     """
     src = _label_source(plan)
     if labels.empty:
-        return []
+        return [], 0
     first = labels[src.labelled_at].min().date() - dt.timedelta(days=lookback_days)
     last = labels[src.labelled_at].max().date()
     ids = set(labels[src.id].astype(str))
-    days = []
+    days, matched = [], set()
     for day in sorted(candidates):
         d = dt.date.fromisoformat(day)
         if not first <= d <= last:
             continue
-        served = read_predictions(plan, d)[plan.data.predictions.id].astype(str)
-        if not ids.isdisjoint(served):
+        hit = ids.intersection(read_predictions(plan, d)[plan.data.predictions.id].astype(str))
+        if hit:
             days.append(day)
-    return days
+            matched |= hit
+    return days, len(ids) - len(matched)
 
 
 def state_token(state: dict[str, str]) -> str:

@@ -150,6 +150,13 @@ def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(w
     assert final.loc["roc_auc", "status"] == "ok"
     # nothing new since: the next tick requests nothing
     assert not _tick(world, n.LABELS_SENSOR, data.cursor).run_requests
+    # labels for requests no monitored day served are counted, not silently used or lost
+    lab = w.plan.data.labels
+    stray = pd.DataFrame({lab.id: ["no-such-request-1", "no-such-request-2"], lab.label: [1, 0],
+                          lab.labelled_at: pd.Timestamp("2026-01-10 12:00", tz="UTC")})  # a new arrival file
+    scenario.write_day(w.plan, preds, stray)
+    after = _tick(world, n.LABELS_SENSOR, data.cursor)
+    assert not after.run_requests and after.skip_message.endswith("; 2 match no monitored request")
     assert json.loads(data.cursor)
 
 

@@ -128,8 +128,11 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
             return dg.SkipReason("no new labels")
         new = sources.new_label_ids(plan, before, now)
         done = {p for p in context.instance.get_materialized_partitions(n.key(m, n.SCORING_BATCH))}
-        days = sources.prediction_days_of(plan, new, candidates=sorted(done),
-                                          lookback_days=plan.data.labels.expected_delay_days + LABEL_GRACE_DAYS)
+        days, orphans = sources.prediction_days_of(
+            plan, new, candidates=sorted(done), lookback_days=plan.data.labels.expected_delay_days + LABEL_GRACE_DAYS)
+        if orphans:
+            context.log.warning(f"model {m}: {orphans} of {len(new)} new labels match no request of a monitored day "
+                                "(unknown request ids, or days not monitored yet); they are not used")
         blocked = [d for d in days if quality_blocked(store.store, m, dt.date.fromisoformat(d))]
         days = [d for d in days if d not in blocked]
         token = sources.state_token(now)
@@ -139,7 +142,8 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
                     for d in days]
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(now, sort_keys=True),
                                skip_reason=None if requests else f"{len(new)} new labels, none for a monitored day"
-                               + (f" (blocked days not re-run: {blocked})" if blocked else ""))
+                               + (f" (blocked days not re-run: {blocked})" if blocked else "")
+                               + (f"; {orphans} match no monitored request" if orphans else ""))
 
     @_sensor(name=n.scoped(m, n.BREACH_SENSOR), job=retrain_model, minimum_interval_seconds=60,
              default_status=dg.DefaultSensorStatus.RUNNING)
