@@ -94,7 +94,10 @@ def compute(reference: pd.DataFrame, current: pd.DataFrame, plan: MonitoringPlan
     cols = [*features, score, *protected]
     cur_ds = Dataset.from_pandas(evaluated[cols], data_definition=definition)
     ref_ds = Dataset.from_pandas(reference[cols], data_definition=definition)
-    report = Report([DataDriftPreset(columns=features), ValueDrift(column=score),
+    chosen = plan.drift.columns
+    preset = DataDriftPreset(columns=features, per_column_method={c: t.method for c, t in chosen.items()} or None,
+                             per_column_threshold={c: t.threshold for c, t in chosen.items()} or None)
+    report = Report([preset, ValueDrift(column=score),
                      *[ValueDrift(column=c) for c in protected]], include_tests=True)
     snapshot = report.run(cur_ds, ref_ds)
     per_column = _per_column(snapshot.dict())

@@ -225,6 +225,21 @@ class Alerts(_Strict):
     min_severity: Literal["warning", "critical"] = "warning"
 
 
+# Evidently 0.7's registered drift tests (legacy/calculations/stattests); the plan may pick one per column.
+DRIFT_METHODS = ("ks", "chisquare", "z", "t_test", "mannw", "es", "wasserstein", "jensenshannon", "psi", "kl_div",
+                 "hellinger", "TVD", "anderson", "cramer_von_mises", "ed", "empirical_mmd", "fisher_exact", "g_test")
+
+
+class ColumnDriftTest(_Strict):
+    method: Literal[DRIFT_METHODS]  # type: ignore[valid-type]
+    threshold: float = Field(description="required: Evidently would otherwise apply the type-wide threshold")
+
+
+class DriftSettings(_Strict):
+    columns: dict[str, ColumnDriftTest] = Field({}, description="per feature: the drift test and its threshold "
+                                                                "(default: Evidently's choice, see docs/plans.md)")
+
+
 class FairnessSettings(_Strict):
     min_group_size: int = Field(30, ge=1, description="smaller groups are reported but never alerted on")
     min_rate_support: int = Field(20, ge=0, description="TPR / FPR gaps compare only groups with at least this many "
@@ -242,6 +257,7 @@ class MonitoringPlan(_Strict):
     actions: Actions = Actions()
     alerts: Alerts = Alerts()
     fairness: FairnessSettings = FairnessSettings()
+    drift: DriftSettings = DriftSettings()
 
     @property
     def name(self) -> str:
@@ -312,6 +328,9 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
             family, _, severity = trig.partition(".")
             if family not in {f.value for f in Family} or severity not in ("warning", "critical"):
                 problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
+    for col in plan.drift.columns:
+        if col not in plan.features.model_inputs:
+            problems.append((f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)"))
     lab = plan.data.labels
     if lab is not None:
         named = [("id", lab.id), ("label", lab.label), ("labelled_at", lab.labelled_at)]

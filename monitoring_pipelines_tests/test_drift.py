@@ -24,6 +24,7 @@ from scipy.spatial.distance import jensenshannon
 
 from monitoring_pipelines import drift, reference
 from monitoring_pipelines.demo import load_adult
+from monitoring_pipelines.plan import ColumnDriftTest, DriftSettings
 from monitoring_pipelines.metrics import Family
 
 MEMORY_URL = "memory://drift-tests/adult_income/2026-01-05/drift.html"
@@ -275,3 +276,15 @@ def test_large_day_is_sampled(ref, rows, plan, monkeypatch):
     got = by_column(result)["hours_per_week"].score
     assert got == pytest.approx(wasserstein_normed(ref["hours_per_week"], sample["hours_per_week"]), rel=0, abs=1e-9)
     assert abs(got - wasserstein_normed(ref["hours_per_week"], day["hours_per_week"])) > 1e-6
+
+
+def test_the_plan_chooses_the_test_and_threshold_of_a_column(ref, older_day, plan):
+    chosen = plan.model_copy(update={"drift": DriftSettings(columns={
+        "age": ColumnDriftTest(method="psi", threshold=0.2),
+        "hours_per_week": ColumnDriftTest(method="ks", threshold=0.01)})})
+    result = {f.column: f for f in drift.compute(ref, older_day, chosen).features}
+    assert (result["age"].method, result["age"].threshold) == ("psi", 0.2)
+    assert result["age"].drifted == (result["age"].score >= 0.2)  # distance: drift at or above
+    assert (result["hours_per_week"].method, result["hours_per_week"].threshold) == ("ks", 0.01)
+    assert result["hours_per_week"].drifted == (result["hours_per_week"].score < 0.01)  # p-value: drift below
+    assert result["workclass"].method == "jensenshannon"  # the others keep Evidently's default

@@ -245,3 +245,16 @@ def test_a_protected_attribute_listed_twice_a_label_column_reused_and_triggers_w
         parse_plan(raw, "p.yaml")
     fields = {field for _, field, _ in err.value.problems}
     assert fields == {"protected_attributes[1]", "data.labels.label", "actions.retrain.recipe"}
+
+
+def test_per_column_drift_tests_need_a_known_method_and_a_model_input():
+    raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
+    raw["drift"] = {"columns": {"age": {"method": "psi", "threshold": 0.2}}}
+    assert parse_plan(raw, "p.yaml").drift.columns["age"].method == "psi"
+    raw["drift"] = {"columns": {"sex": {"method": "psi", "threshold": 0.2}, "age": {"method": "magic", "threshold": 1}}}
+    with pytest.raises(PlanError) as err:
+        parse_plan(raw, "p.yaml")
+    assert {field for _, field, _ in err.value.problems} == {"drift.columns.age.method"}
+    raw["drift"] = {"columns": {"sex": {"method": "psi", "threshold": 0.2}}}
+    with pytest.raises(PlanError, match="drift.columns.sex: 'sex' is not a model input"):
+        parse_plan(raw, "p.yaml")
