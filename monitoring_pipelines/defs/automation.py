@@ -38,6 +38,22 @@ class ActionConfig(dg.Config):
     reason: str = "manual"
 
 
+def _alias_job(plan: MonitoringPlan, job: str, op: str, action, description: str) -> dg.JobDefinition:
+    """A one-op job that moves aliases with ``action`` (actions.promote / actions.rollback), audited."""
+    m = plan.name
+
+    @dg.op(name=f"{m}__{op}", description=description)
+    def alias_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
+        return action(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
+                      actor=context.run.tags.get("dagster/sensor_name", "user"))
+
+    @dg.job(name=n.scoped(m, job), tags={n.TAG_MODEL: m}, description=description)
+    def alias_job():
+        alias_op()
+
+    return alias_job
+
+
 def _sensor(**kwargs):
     """``dg.sensor`` that shows the function's docstring in the UI (Dagster does not take it by itself)."""
 
@@ -87,28 +103,13 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         MLflow challenger, tagged with the trigger, day, data window and this run's id."""
         retrain_op()
 
-    @dg.op(name=f"{m}__promote")
-    def promote_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
-        """Move champion to the challenger's version; the old champion becomes previous_champion."""
-        return actions.promote(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
-                               actor=context.run.tags.get("dagster/sensor_name", "user"))
-
-    @dg.job(name=n.scoped(m, n.PROMOTE_CHALLENGER), tags={n.TAG_MODEL: m})
-    def promote_challenger():
-        """Promote the MLflow challenger to champion (old champion kept as previous_champion). Refuses without a
-        challenger. Launch it from the UI to approve a pending promotion."""
-        promote_op()
-
-    @dg.op(name=f"{m}__rollback")
-    def rollback_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
-        """Point champion back to previous_champion."""
-        return actions.rollback(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
-                                actor=context.run.tags.get("dagster/sensor_name", "user"))
-
-    @dg.job(name=n.scoped(m, n.ROLLBACK_CHAMPION), tags={n.TAG_MODEL: m})
-    def rollback_champion():
-        """Roll the champion back to previous_champion (only a version that served as champion before)."""
-        rollback_op()
+    promote_challenger = _alias_job(
+        plan, n.PROMOTE_CHALLENGER, "promote", actions.promote,
+        "Promote the MLflow challenger to champion (old champion kept as previous_champion). Refuses without a "
+        "challenger. Launch it from the UI to approve a pending promotion.")
+    rollback_champion = _alias_job(
+        plan, n.ROLLBACK_CHAMPION, "rollback", actions.rollback,
+        "Roll the champion back to previous_champion (only a version that served as champion before).")
 
     schedule = dg.build_schedule_from_partitioned_job(
         nightly, name=n.scoped(m, n.NIGHTLY_SCHEDULE), hour_of_day=plan.schedule.hour, minute_of_hour=plan.schedule.minute,
