@@ -37,6 +37,7 @@ import time
 import warnings
 from dataclasses import asdict
 
+from _memory import reset_peak, status_kib  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -97,25 +98,16 @@ def evidently_drift(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
 # --- measurement: one fresh process per (step, size), so no step inherits another's heap --------------------
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _timed(fn, repeat: int) -> dict:
     """Median seconds, peak RSS and peak above the starting RSS (MiB) over ``repeat`` runs; the last result."""
     seconds, peak, plus = [], [], []
     for _ in range(repeat):
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-        rss = _status_kib("VmRSS")
+        reset_peak()
+        rss = status_kib("VmRSS")
         start = time.perf_counter()
         result = fn()
         seconds.append(time.perf_counter() - start)
-        peak.append(_status_kib("VmHWM") / 1024)
+        peak.append(status_kib("VmHWM") / 1024)
         plus.append(peak[-1] - rss / 1024)
     return {"seconds": statistics.median(seconds), "peak_mib": statistics.median(peak),
             "plus_mib": statistics.median(plus), "result": result}

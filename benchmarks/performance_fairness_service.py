@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 
+from _memory import reset_peak, status_kib  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
 
@@ -169,19 +170,6 @@ def run_ours(df: pd.DataFrame, labels: pd.DataFrame, timed) -> dict:
 # --- measuring ------------------------------------------------------------------------------------------
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-
-
 def worker(task: str, rows: int, seed: int) -> None:
     df, labels = make_day(rows, seed)
 
@@ -192,12 +180,12 @@ def worker(task: str, rows: int, seed: int) -> None:
     parts: dict[str, dict] = {}
 
     def timed(name, fn):
-        _reset_peak()
-        rss = _status_kib("VmRSS")
+        reset_peak()
+        rss = status_kib("VmRSS")
         start = time.perf_counter()
         result = fn()
-        parts[name] = {"seconds": time.perf_counter() - start, "peak_mib": _status_kib("VmHWM") / 1024,
-                       "plus_mib": (_status_kib("VmHWM") - rss) / 1024}
+        parts[name] = {"seconds": time.perf_counter() - start, "peak_mib": status_kib("VmHWM") / 1024,
+                       "plus_mib": (status_kib("VmHWM") - rss) / 1024}
         return result
 
     results = (run_ours if task == "ours" else run_anchor)(df, labels, timed)

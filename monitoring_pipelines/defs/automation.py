@@ -69,6 +69,11 @@ def _health_records(context, model: str, after: int | None):
         ascending=True).records
 
 
+def _new_health_records(context, model: str):
+    """model_health materializations since the sensor's cursor (a storage id), oldest first."""
+    return _health_records(context, model, int(context.cursor) if context.cursor else None)
+
+
 def _meta(record, key: str, default=None):
     v = record.asset_materialization.metadata.get(key)
     return default if v is None else v.value
@@ -155,8 +160,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         retrain = plan.actions.retrain
         if retrain is None or not retrain.on:
             return dg.SkipReason(f"model {m}: the plan starts no retraining (actions.retrain.on)")
-        after = int(context.cursor) if context.cursor else None
-        records = _health_records(context, m, after)
+        records = _new_health_records(context, m)
         if not records:
             return dg.SkipReason("no new model_health")
         requests, skips, cursor = [], [], records[-1].storage_id
@@ -226,8 +230,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         rule = plan.actions.rollback
         if rule is None or not rule.on:
             return dg.SkipReason(f"model {m}: the plan allows no rollback")
-        after = int(context.cursor) if context.cursor else None
-        records = _health_records(context, m, after)
+        records = _new_health_records(context, m)
         if not records:
             return dg.SkipReason("no new model_health")
         cursor = str(records[-1].storage_id)
