@@ -2,6 +2,8 @@
 
     monitoring-pipelines plan validate PATH...   explain every mistake in one or more plans (files or folders)
     monitoring-pipelines demo [--days N]         run the UCI Adult scenario end to end and print the day table
+    monitoring-pipelines metrics serve [--host H] [--port P]   serve the metric store to Prometheus (/metrics)
+    monitoring-pipelines metrics textfile PATH   write the same exposition to a file (node_exporter textfile)
 """
 
 from __future__ import annotations
@@ -78,6 +80,31 @@ def _demo(days: int) -> int:
     return 0
 
 
+def _metrics(args) -> int:
+    from monitoring_pipelines import exporter, settings
+    from monitoring_pipelines.store import MetricStore
+
+    store = MetricStore()
+    if args.metrics_command == "textfile":
+        from prometheus_client import write_to_textfile
+
+        write_to_textfile(args.path, exporter.registry_for(store))  # written to a temp file, then renamed
+        print(f"wrote {args.path} from {settings.masked(settings.store_url())}")
+        return 0
+    import threading
+
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(args.port, addr=args.host, registry=exporter.registry_for(store))
+    print(f"serving the metric store {settings.masked(settings.store_url())} at "
+          f"http://{args.host}:{server.server_port}/metrics (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="monitoring-pipelines", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,10 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("paths", nargs="+")
     demo = sub.add_parser("demo", help="run the UCI Adult demo scenario")
     demo.add_argument("--days", type=int, default=30, help="how many of the 30 scenario days to run")
+    metrics = sub.add_parser("metrics", help="expose the metric store to Prometheus").add_subparsers(
+        dest="metrics_command", required=True)
+    serve = metrics.add_parser("serve", help="serve /metrics over HTTP until stopped")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 picks a free one)")
+    textfile = metrics.add_parser("textfile", help="write the exposition to PATH atomically")
+    textfile.add_argument("path")
     args = parser.parse_args(argv)
     try:
         if args.command == "plan":
             return _validate(args.paths)
+        if args.command == "metrics":
+            return _metrics(args)
         return _demo(args.days)
     except MonitoringError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -152,6 +152,10 @@ class MetricStore:
         except SQLAlchemyError as exc:
             raise self._error(what, exc) from exc
 
+    def query(self, what: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Run a read-only ``sql`` (e.g. on the dashboard views); errors become a StoreError naming ``what``."""
+        return self._read(what, sql, params or {})
+
     def _error(self, what: str, exc: BaseException) -> StoreError:
         # The DBAPI message (exc.orig) carries the useful part (e.g. the duplicate key) without SQLAlchemy's
         # SQL dump; the raw password is scrubbed in case a driver ever echoes its connection string.
