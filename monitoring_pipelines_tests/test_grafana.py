@@ -1,0 +1,137 @@
+"""The Grafana dashboard's SQL, run against the dashboard views on the real PostgreSQL after a demo run.
+
+Every panel target (and the template variable query) of deploy/grafana/dashboards/model-monitoring.json is
+executed with Grafana's macros substituted as Grafana's PostgreSQL datasource expands them, for the demo model
+and for a model with no data (empty result, no error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from monitoring_pipelines.demo.runner import run_demo
+from monitoring_pipelines.store import MetricStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "model-monitoring.json"
+DAYS = 14  # includes the broken-pipeline day (8) and the drift onset (13)
+FROM, TO = dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+
+
+def expand(sql: str, model: str) -> str:
+    """Grafana's PostgreSQL macros for a fixed time range (grafana-postgresql-datasource, macros.go)."""
+    start, end = FROM.strftime("%Y-%m-%dT%H:%M:%SZ"), TO.strftime("%Y-%m-%dT%H:%M:%SZ")
+    sql = re.sub(r"\$__timeFilter\(([^()]*(?:\([^()]*\))?[^()]*)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
+    sql = re.sub(r"\$__time\(([^)]*)\)", r'\1 AS "time"', sql)
+    sql = sql.replace("$__timeFrom()", f"'{start}'").replace("$__timeTo()", f"'{end}'")
+    sql = sql.replace("$model", model)
+    assert "$" not in sql, f"an unexpanded macro is left in: {sql}"
+    return sql
+
+
+def targets() -> list[tuple[str, str, str]]:
+    board = json.loads(DASHBOARD.read_text())
+    out = [("template variable model", "table", v["query"]) for v in board["templating"]["list"]]
+    for panel in board["panels"]:
+        for t in panel.get("targets", []):
+            out.append((f"{panel['title']} [{t['refId']}]", t["format"], t["rawSql"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_on_postgres(pg_url, tmp_path_factory):
+    schema = f"mp_grafana_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.engine.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+    mp = pytest.MonkeyPatch()
+    for var in ("MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL", "DAGSTER_HOME"):
+        mp.delenv(var, raising=False)
+    mp.setenv("MONITORING_HOME", str(tmp_path_factory.mktemp("grafana-demo")))
+    mp.setenv("MONITORING_STORE_URL", url)
+    run_demo(days=DAYS, say=lambda _: None)
+    engine = sa.create_engine(url)
+    yield engine, MetricStore(url)
+    engine.dispose()
+    mp.undo()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def run(engine, sql: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(sql.replace(":", r"\:")))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def test_every_panel_query_runs_on_the_views_for_the_demo_model(demo_on_postgres):
+    engine, _ = demo_on_postgres
+    for name, fmt, sql in targets():
+        frame = run(engine, expand(sql, "adult_income"))
+        if fmt == "time_series":  # Grafana needs a time column first and numeric series
+            assert frame.columns[0] == "time", name
+            assert len(frame) > 0, f"{name}: no rows for the demo"
+
+
+def test_every_panel_query_is_empty_for_a_model_without_data(demo_on_postgres):
+    engine, _ = demo_on_postgres
+    for name, _fmt, sql in targets():
+        if name.startswith("template variable"):
+            continue
+        assert run(engine, expand(sql, "no_such_model")).empty, name
+
+
+def _panel(title: str) -> list[str]:
+    return [sql for name, _f, sql in targets() if name.startswith(title)]
+
+
+def test_panels_return_the_demo_figures(demo_on_postgres):
+    engine, store = demo_on_postgres
+    rows = store.rows("adult_income")
+
+    def stored(family, metric):
+        sub = rows[(rows["family"] == family) & (rows["metric"] == metric) & (rows["segment"] == "")]
+        return {pd.Timestamp(d): v for d, v in zip(sub["partition_date"], sub["value"])}
+
+    (sql,) = _panel("Share of drifted features")
+    drift = run(engine, expand(sql, "adult_income")).set_index("time")["drifted share"]
+    assert {pd.Timestamp(t): v for t, v in drift.items()} == pytest.approx(stored("drift", "share_of_drifted_features"))
+    # the scenario: no drift on days 1-12, the broken day 8 has no drift figure, the onset is day 13
+    assert pd.Timestamp("2026-01-08") not in drift.index
+    assert (drift[:"2026-01-12"] == 0).all() and drift[pd.Timestamp("2026-01-13")] > 0
+
+    realised, estimated = _panel("ROC AUC")
+    auc = run(engine, expand(realised, "adult_income")).set_index("time")["realised"].dropna()
+    assert {pd.Timestamp(t): v for t, v in auc.items()} == pytest.approx(
+        {d: v for d, v in stored("performance", "roc_auc").items() if not pd.isna(v)})
+    assert len(auc) >= DAYS - 4  # labels arrive three days later; day 8 never gets figures
+    est = run(engine, expand(estimated, "adult_income")).set_index("time")["estimated (CBPE)"]
+    assert est.notna().all() and len(est) == DAYS - 1
+
+    (sql,) = _panel("Latency p99")
+    p99 = run(engine, expand(sql, "adult_income")).set_index("time")["p99 ms"]
+    assert {pd.Timestamp(t): v for t, v in p99.items()} == pytest.approx(stored("service", "latency_p99_ms"))
+
+    (sql,) = _panel("Worst fairness gap")
+    gap = run(engine, expand(sql, "adult_income")).set_index("time")["worst gap"]
+    fair = rows[(rows["family"] == "fairness") & (rows["metric"] == "equal_opportunity_difference")]
+    assert gap.to_dict() == pytest.approx(
+        {pd.Timestamp(d): v for d, v in fair.groupby("partition_date")["value"].max().items()}, nan_ok=True)
+
+    (sql,) = _panel("Health")
+    health = run(engine, expand(sql, "adult_income")).set_index("metric")["value"]
+    latest = store.rows("adult_income", start=dt.date(2026, 1, DAYS), end=dt.date(2026, 1, DAYS))
+    rank = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
+    for family, sub in latest.groupby("family"):
+        assert health[family] == max(rank[s] for s in sub["status"]), family
