@@ -30,14 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import asdict
 
-from _memory import reset_peak, status_kib  # sibling module: scripts run from benchmarks/
+from _memory import timed  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -98,19 +96,6 @@ def evidently_drift(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
 # --- measurement: one fresh process per (step, size), so no step inherits another's heap --------------------
 
 
-def _timed(fn, repeat: int) -> dict:
-    """Median seconds, peak RSS and peak above the starting RSS (MiB) over ``repeat`` runs; the last result."""
-    seconds, peak, plus = [], [], []
-    for _ in range(repeat):
-        reset_peak()
-        rss = status_kib("VmRSS")
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-        peak.append(status_kib("VmHWM") / 1024)
-        plus.append(peak[-1] - rss / 1024)
-    return {"seconds": statistics.median(seconds), "peak_mib": statistics.median(peak),
-            "plus_mib": statistics.median(plus), "result": result}
 
 
 def worker(step: str, size: int, repeat: int) -> None:
@@ -119,18 +104,18 @@ def worker(step: str, size: int, repeat: int) -> None:
     cur = make_features(size, seed=1, drift=True)
     out = {}
     if step == "anchor":
-        out["step"] = _timed(lambda: scipy_anchor(ref, cur), repeat)
+        out["step"] = timed(lambda: scipy_anchor(ref, cur), repeat)
         out["step"]["result"] = None
     elif step == "ours":
-        out["fit"] = _timed(lambda: drift_stats.fit_reference(ref, NUM, CAT), repeat)
+        out["fit"] = timed(lambda: drift_stats.fit_reference(ref, NUM, CAT), repeat)
         fitted = out["fit"].pop("result")
-        out["step"] = _timed(lambda: drift_stats.drift_all(fitted, cur), repeat)
+        out["step"] = timed(lambda: drift_stats.drift_all(fitted, cur), repeat)
         out["step"]["result"] = {c: asdict(r) for c, r in out["step"]["result"].items()}
     else:
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # Evidently's import (library-facts.md)
         import evidently.presets  # noqa: F401  (import cost out of the timing)
 
-        out["step"] = _timed(lambda: evidently_drift(ref, cur), repeat)
+        out["step"] = timed(lambda: evidently_drift(ref, cur), repeat)
         out["step"]["result"] = {c: asdict(r) for c, r in out["step"]["result"].items()}
     print(json.dumps(out))
 

@@ -15,14 +15,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from monitoring_pipelines import sources
-from monitoring_pipelines.errors import ActionRefused
+from monitoring_pipelines.errors import ActionRefused, MonitoringError
 from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, Registry
+from monitoring_pipelines.errors import RegistryError
+from monitoring_pipelines.registry import (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, TAG_EVIDENCE_AFTER, TAG_TRIGGER_DAY,
+                                           Registry)
 from monitoring_pipelines.store import MetricStore
 
 TAG_CHAMPION_SINCE = "monitoring.champion_since"
 TAG_TRIGGER = "monitoring.trigger"
-TAG_TRIGGER_DAY = "monitoring.trigger_day"
+TAG_VALIDATION = "monitoring.validation"
+TAG_ROLLED_BACK = "monitoring.rolled_back"
+__all__ = ["TAG_EVIDENCE_AFTER", "TAG_TRIGGER_DAY"]  # re-exported: the tags live with the registry adapter
 TAG_RUN_ID = "monitoring.dagster_run_id"
 TAG_WINDOW = "monitoring.data_window"
 HOLDOUT_SHARE = 0.2
@@ -112,9 +116,18 @@ def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, tri
         train, holdout = frame.iloc[:cut], frame.iloc[cut:]
         recipe, trusted = _recipe(plan)
         estimator = recipe(train, plan)
+        problem = _score_problem(plan, estimator, holdout)
+        if problem:
+            raise MonitoringError(f"model {plan.name} (retrained for {day}): {problem}; nothing was registered")
         version = _register(plan, registry, estimator, train, holdout, trusted, tags={
             TAG_TRIGGER: trigger, TAG_TRIGGER_DAY: day.isoformat(), TAG_RUN_ID: run_id,
             TAG_WINDOW: f"{window.days[0]}..{window.days[-1]} ({len(window.days)} days, {len(frame)} rows)"})
+        # the alias only goes to a version that loads back from the registry and scores its holdout sanely
+        problem = _validate(plan, registry, version, holdout)
+        registry.set_tags(plan.name, version, {TAG_VALIDATION: problem or "passed"})
+        if problem:
+            raise RegistryError(f"model {plan.name} version {version} (retrained for {day}): {problem}; "
+                                "the challenger alias was not moved")
         registry.set_alias(plan.name, CHALLENGER, version)
         outcome["to_version"] = version
         outcome["reason"] = f"trained on {len(train)} rows of {len(window.days)} days; skipped {window.skipped or 'none'}"
@@ -173,19 +186,22 @@ def _mlflow_pointed_at(uri: str):
 
     import mlflow
 
-    saved_env, saved_tracking, saved_registry = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri(), \
-        mlflow.get_registry_uri()
+    # Restore what was *set*, not what the getters resolve: get_registry_uri() falls back to the tracking URI
+    # of the moment, and setting that back would pin later registrations (e.g. a relative sqlite:///mlflow.db).
+    # (mlflow.set_tracking_uri / set_registry_uri export the environment variables, so those say what was set)
+    saved_env, saved_registry_env = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved_tracking)
-        mlflow.set_registry_uri(saved_registry)
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+        mlflow.set_tracking_uri(saved_env)           # None unsets it
+        mlflow.set_registry_uri(saved_registry_env)
+        for var, saved in (("MLFLOW_TRACKING_URI", saved_env), ("MLFLOW_REGISTRY_URI", saved_registry_env)):
+            if saved is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = saved
 
 
 def _log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
@@ -201,27 +217,71 @@ def _log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
         mlflow.log_artifact(str(local), artifact_path=None if parent == "." else parent)
 
 
+def _validate(plan: MonitoringPlan, registry: Registry, version: str, holdout: pd.DataFrame) -> str | None:
+    """Why the registered ``version`` must not serve, or None: it has to load back from the registry and give a
+    finite probability in [0, 1] for every holdout row."""
+    ref = registry.version(plan.name, version)
+    try:
+        model = registry.load_model(ref)
+    except RegistryError as exc:
+        return f"validation failed: {exc}"
+    problem = _score_problem(plan, model, holdout)
+    return f"validation failed after loading it back: {problem}" if problem else None
+
+
+def _score_problem(plan: MonitoringPlan, model, holdout: pd.DataFrame) -> str | None:
+    """Why ``model`` cannot serve: no positive class, or holdout scores that are not probabilities."""
+    import numpy as np
+
+    classes = list(getattr(model, "classes_", []))
+    if plan.model.positive_class not in classes:
+        return f"classes {classes} lack the positive class {plan.model.positive_class}"
+    scores = model.predict_proba(holdout[plan.features.model_inputs])[:, classes.index(plan.model.positive_class)]
+    bad = int(np.count_nonzero(~np.isfinite(scores) | (scores < 0) | (scores > 1)))
+    if bad:
+        return f"{bad} of {len(scores)} holdout scores are not probabilities (NaN or outside [0, 1])"
+    return None
+
+
 def mark_champion(registry: Registry, model: str, version: str, reason: str) -> None:
     """Point ``champion`` at ``version`` and remember that it served (rollback may only return to such versions)."""
     registry.set_alias(model, CHAMPION, version)
+    _champion_tags(registry, model, version, reason)
+
+
+def _champion_tags(registry: Registry, model: str, version: str, reason: str) -> None:
     now = dt.datetime.now(dt.timezone.utc).isoformat()
-    registry.client.set_model_version_tag(model, version, TAG_CHAMPION_SINCE, now)
-    registry.client.set_model_version_tag(model, version, "monitoring.last_alias_reason", reason)
+    registry.set_tags(model, version, {TAG_CHAMPION_SINCE: now, "monitoring.last_alias_reason": reason})
+
+
+def _move_then_tag(registry: Registry, model: str, moves: list, version: str, reason: str) -> None:
+    """Move the aliases (all or nothing), then tag the new champion; if tagging fails, the aliases go back."""
+    before = registry.move_aliases(model, moves)
+    try:
+        _champion_tags(registry, model, version, reason)
+    except RegistryError as exc:
+        touched = [a for a, _ in moves]
+        registry.move_aliases(model, [(a, before.get(a)) for a in touched])
+        raise RegistryError(f"{exc}; the aliases were moved back to {before}") from exc
 
 
 def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
-            actor: str) -> str:
-    """champion -> challenger's version; old champion -> previous_champion; challenger alias removed."""
-    with _audited(store, model=plan.name, action="promote", trigger=reason, run_id=run_id, actor=actor) as outcome:
+            actor: str, day: dt.date | None = None) -> str:
+    """champion -> challenger's version; old champion -> previous_champion; challenger alias removed.
+
+    The challenger is loaded from the registry first: a version that does not load is never promoted. The
+    three alias moves are all or nothing (``Registry.move_aliases``)."""
+    with _audited(store, model=plan.name, action="promote", trigger=reason, run_id=run_id, actor=actor,
+                  partition_date=day) as outcome:
         challenger = registry.by_alias(plan.name, CHALLENGER)
         if challenger is None:
             raise ActionRefused(f"model {plan.name}: no challenger to promote")
         champion = registry.require(plan.name, CHAMPION)
         if challenger.version == champion.version:
             raise ActionRefused(f"model {plan.name}: challenger is already the champion (version {champion.version})")
-        registry.set_alias(plan.name, PREVIOUS_CHAMPION, champion.version)
-        mark_champion(registry, plan.name, challenger.version, f"promoted: {reason}")
-        registry.delete_alias(plan.name, CHALLENGER)
+        registry.load_model(challenger)
+        _move_then_tag(registry, plan.name, [(CHAMPION, challenger.version), (PREVIOUS_CHAMPION, champion.version),
+                                             (CHALLENGER, None)], challenger.version, f"promoted: {reason}")
         outcome["to_version"] = challenger.version
         outcome["reason"] = f"version {champion.version} -> {challenger.version}: {reason}"
         audit = store.actions(plan.name)
@@ -233,17 +293,28 @@ def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, rea
 
 
 def rollback(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
-             actor: str) -> str:
-    """champion -> previous_champion, only to a version that served as champion before."""
-    with _audited(store, model=plan.name, action="rollback", trigger=reason, run_id=run_id, actor=actor) as outcome:
+             actor: str, day: dt.date | None = None) -> str:
+    """champion -> previous_champion, only to a version that served as champion before and that loads.
+
+    The rolled-back version is tagged ``monitoring.evidence_after = day`` (default: the latest day with stored
+    figures): if it becomes challenger again, only days after that count as evidence, so the evidence that
+    promoted it cannot promote it a second time."""
+    with _audited(store, model=plan.name, action="rollback", trigger=reason, run_id=run_id, actor=actor,
+                  partition_date=day) as outcome:
         previous = registry.by_alias(plan.name, PREVIOUS_CHAMPION)
         if previous is None:
             raise ActionRefused(f"model {plan.name}: no previous_champion to roll back to")
         if TAG_CHAMPION_SINCE not in previous.tags:
             raise ActionRefused(f"model {plan.name}: version {previous.version} never served as champion; refusing")
         current = registry.require(plan.name, CHAMPION)
-        mark_champion(registry, plan.name, previous.version, f"rollback: {reason}")
-        registry.delete_alias(plan.name, PREVIOUS_CHAMPION)
+        registry.load_model(previous)
+        if day is None:
+            rows = store.rows(plan.name)
+            day = max(rows["partition_date"]) if len(rows) else dt.datetime.now(dt.timezone.utc).date()
+        _move_then_tag(registry, plan.name, [(CHAMPION, previous.version), (PREVIOUS_CHAMPION, None)],
+                       previous.version, f"rollback: {reason}")
+        registry.set_tags(plan.name, current.version, {TAG_EVIDENCE_AFTER: day.isoformat(),
+                                                        TAG_ROLLED_BACK: f"{run_id}: {reason}"})
         outcome["to_version"] = previous.version
         outcome["reason"] = f"version {current.version} -> {previous.version}: {reason}"
         return previous.version

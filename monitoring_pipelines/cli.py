@@ -37,6 +37,16 @@ def _validate(paths: list[str]) -> int:
             for file, field, message in exc.problems:
                 print(f"{file}: {field or '<plan>'}: {message}", file=sys.stderr)
             continue
+        if plan.quality.expectations or plan.quality.overrides:
+            # GX's own verdict on the plan's expectations (imports Great Expectations: only for such plans)
+            from monitoring_pipelines.quality import expectation_problems
+
+            gx_problems = expectation_problems(plan)
+            if gx_problems:
+                problems += len(gx_problems)
+                for field, message in gx_problems:
+                    print(f"{f}: {field}: {message}", file=sys.stderr)
+                continue
         if plan.name in names:  # as load_plans refuses it: two plans would build the same Dagster assets
             problems += 1
             print(f"{f}: model.name: model {plan.name!r} is already monitored by {names[plan.name]}", file=sys.stderr)
@@ -70,10 +80,15 @@ def _demo(days: int) -> int:
     for day, why in result.failed_runs.items():
         print(f"nightly run of {day} failed: {why}")
     home = settings.monitoring_home()
+    print(f"\n{len(result.notifications)} notification(s) reached the demo's on-call webhook (signed, verified; "
+          f"{result.refused_notifications} refused), one per incident state change:")
+    for payload in result.notifications:
+        print(f"  {payload['summary']}")
     print(f"\ndone in {result.seconds:.0f} s. Where to look:\n"
           f"  metric store      {settings.masked(settings.store_url())}  (table metric_values, model_actions)\n"
           f"  MLflow registry   {settings.masked(settings.mlflow_tracking_uri())}\n"
           f"  drift reports     {settings.reports_url()}/adult_income/drift/<day>.html\n"
+          f"  notifications     {home / 'demo-alerts.jsonl'}  (tables incidents, incident_events, notification_outbox)\n"
           f"  Dagster instance  DAGSTER_HOME={__import__('os').environ.get('DAGSTER_HOME')}\n"
           f"  demo data         {home / 'demo-data'}\n"
           f"  Dagster UI        python3.11 dev.py ui   (then http://127.0.0.1:3000)")

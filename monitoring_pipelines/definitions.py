@@ -32,4 +32,8 @@ def build_definitions(plans: list[MonitoringPlan]) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    from monitoring_pipelines import telemetry
+
+    # the project's own log lines as JSON with model / day / run fields (MONITORING_LOG_FORMAT=text for plain)
+    telemetry.configure_logging()
     return build_definitions(load_plans())

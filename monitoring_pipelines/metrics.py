@@ -64,8 +64,17 @@ CATALOGUE: dict[Family, frozenset[str]] = {
         {"request_count", "throughput_avg_rps", "throughput_peak_rps", "latency_p50_ms", "latency_p95_ms",
          "latency_p99_ms", "latency_max_ms", "error_rate", "version_mismatch_rows"}
     ),
+    # comparison rows of a candidate carry the segment "<role>=<version>" (challenger=4, previous_champion=1);
+    # monitoring_pipelines/comparison.py documents every figure
     Family.COMPARISON: frozenset(
-        {"challenger_present", "prediction_agreement", "score_correlation", "roc_auc_delta", "compared_rows"}
+        {"challenger_present", "compared_rows", "served_rows", "prediction_agreement", "score_correlation",
+         "labelled_rows", "score_drift", "score_drifted",
+         *(f"{m}{suffix}" for m in ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier_score")
+           for suffix in ("", "_delta", "_delta_ci_low", "_delta_ci_high")),
+         "roc_auc_delta_variance", "roc_auc_delta_z", "roc_auc_delta_p_value",
+         "equal_opportunity_difference_delta", "demographic_parity_difference_delta",
+         "evidence_days", "evidence_rows", "evidence_better_days", "evidence_roc_auc_delta", "evidence_z",
+         "evidence_p_value", "evidence_fairness_regression"}
     ),
 }
 

@@ -13,13 +13,13 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.metrics import CATALOGUE, Bounds, Family, known_metric
+from monitoring_pipelines.metrics import Bounds, Family, known_metric
 
 PLANS_DIR_ENV = "MONITORING_PLANS_DIR"
 BUNDLED_PLANS_DIR = Path(__file__).parent / "plans"
@@ -185,14 +185,51 @@ class Schedule(_Strict):
         return int(self.cron.split()[1])
 
 
+class Levels(_Strict):
+    """A warning and a critical size of deviation (a fraction of the baseline mean, or standard deviations)."""
+
+    warning: float | None = Field(None, gt=0)
+    critical: float | None = Field(None, gt=0)
+
+
+class RelativeRule(_Strict):
+    """Judge a figure against the model's own recent history of the same metric and segment (the baseline):
+    the values of the ``baseline_days`` days before the judged day. Breaches go in the threshold's direction
+    (``min``: a drop, ``max``: a rise), or both ways with ``two_sided``."""
+
+    baseline_days: int = Field(14, ge=2, description="days before the judged day that form the baseline")
+    min_days: int = Field(7, ge=1, description="fewer baseline days with a value: the relative rule cannot judge")
+    ratio: Levels | None = Field(None, description="breach beyond baseline_mean -/+ level * |baseline_mean|")
+    zscore: Levels | None = Field(None, description="breach beyond baseline_mean -/+ level * baseline_std")
+    two_sided: bool = Field(False, description="breach on a deviation either way, not only in the direction")
+
+
+class Persistence(_Strict):
+    """Raise a status only when the metric breached that level on ``k`` of the last ``m`` days (today included)."""
+
+    k: int = Field(ge=1)
+    m: int = Field(ge=1)
+
+
 class Threshold(_Strict):
     warning: float | None = None
     critical: float | None = None
     direction: Literal["max", "min"] = "max"
+    relative: RelativeRule | None = None
+    persistence: Persistence | None = None
 
     @property
     def bounds(self) -> Bounds:
+        """The absolute levels only (relative rules depend on the history, see health.assess)."""
         return Bounds(self.warning, self.critical, self.direction)
+
+    @property
+    def history_days(self) -> int:
+        """How many days before the judged day the judgement reads: the baseline of the judged day and of each
+        earlier day of the persistence window."""
+        baseline = self.relative.baseline_days if self.relative else 0
+        earlier = self.persistence.m - 1 if self.persistence else 0
+        return baseline + earlier
 
 
 class RetrainAction(_Strict):
@@ -203,9 +240,14 @@ class RetrainAction(_Strict):
 
 
 class PromoteAction(_Strict):
-    metric: str = "roc_auc"
-    min_uplift: float = 0.01
-    min_days: int = Field(3, ge=1)
+    """Promote the challenger when its accumulated shadow evidence holds (comparison.accumulate)."""
+
+    metric: str = Field("roc_auc", description="compared metric; needs a significance test (DeLong: roc_auc)")
+    min_uplift: float = Field(0.01, description="pooled challenger - champion delta of the metric, at least")
+    min_days: int = Field(3, ge=1, description="labelled days of evidence since the challenger's training data")
+    significance: float = Field(0.05, gt=0, lt=1, description="one-sided p-value of the combined daily tests, below")
+    max_fairness_regression: float = Field(0.05, ge=0, description="largest allowed pooled widening of an "
+                                           "equal-opportunity or demographic-parity gap (challenger - champion)")
     approval: Literal["manual", "auto"] = "manual"
 
 
@@ -220,9 +262,141 @@ class Actions(_Strict):
     rollback: RollbackAction | None = None
 
 
+# One playbook per alert type (docs/playbooks/<type>.md); monitoring_pipelines.notify maps (family, metric) to a type.
+ALERT_TYPES = ("data-quality-failure", "feature-drift", "prediction-drift", "performance-drop", "fairness-gap",
+               "latency-error-spike", "failed-retrain")
+CHANNEL_TYPES = ("slack", "webhook", "email", "pagerduty")
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class AlertChannel(_Strict):
+    """One place alerts go. Secrets (webhook URLs, signing keys, passwords, routing keys) are never written in the
+    plan: the ``*_env`` fields hold the **name** of the environment variable that holds them."""
+
+    name: str = Field(description="unique within the plan; names the channel in the outbox, logs and errors")
+    type: Literal["slack", "webhook", "email", "pagerduty"]
+    min_severity: Literal["warning", "critical"] | None = Field(
+        None, description="default: alerts.min_severity (pagerduty: critical)")
+    url_env: str | None = Field(None, description="slack / webhook: env var holding the URL to POST to")
+    hmac_key_env: str | None = Field(None, description="webhook: env var holding the HMAC-SHA256 signing key")
+    routing_key_env: str | None = Field(None, description="pagerduty: env var holding the Events API v2 routing key")
+    url: str | None = Field(None, description=f"pagerduty: the Events API endpoint (default {PAGERDUTY_EVENTS_URL})")
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(None, ge=1, le=65535, description="email: default 587 with STARTTLS, else 25")
+    starttls: bool | None = Field(None, description="email: upgrade the SMTP connection with STARTTLS (default true)")
+    username_env: str | None = Field(None, description="email: env var holding the SMTP user name")
+    password_env: str | None = Field(None, description="email: env var holding the SMTP password")
+    sender: str | None = Field(None, alias="from", description="email: the From address")
+    to: list[str] | None = Field(None, description="email: the recipients")
+
+    _REQUIRED: ClassVar[dict] = {"slack": ("url_env",), "webhook": ("url_env", "hmac_key_env"),
+                 "email": ("smtp_host", "from", "to"), "pagerduty": ("routing_key_env",)}
+    _ALLOWED: ClassVar[dict] = {"slack": {"url_env"}, "webhook": {"url_env", "hmac_key_env"},
+                "email": {"smtp_host", "smtp_port", "starttls", "username_env", "password_env", "from", "to"},
+                "pagerduty": {"routing_key_env", "url"}}
+    _OPTIONAL: ClassVar[tuple] = ("url_env", "hmac_key_env", "routing_key_env", "url", "smtp_host", "smtp_port", "starttls",
+                 "username_env", "password_env", "from", "to")
+
+    def get(self, field: str):
+        """The value of a field by its YAML name (``from`` is the attribute ``sender``)."""
+        return self.sender if field == "from" else getattr(self, field)
+
+    @property
+    def severity_floor(self) -> str | None:
+        """The channel's own min_severity, or pagerduty's default (critical: a page is for critical only)."""
+        return self.min_severity or ("critical" if self.type == "pagerduty" else None)
+
+    @property
+    def effective_starttls(self) -> bool:
+        return True if self.starttls is None else self.starttls
+
+    @property
+    def effective_smtp_port(self) -> int:
+        return self.smtp_port or (587 if self.effective_starttls else 25)
+
+    @property
+    def events_url(self) -> str:
+        return self.url or PAGERDUTY_EVENTS_URL
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) for what a channel of this type lacks or should not carry. Values are never echoed:
+        a secret pasted where an env var name belongs must not end up in a log."""
+        out = []
+        for f in self._REQUIRED[self.type]:
+            if self.get(f) in (None, [], ""):
+                out.append((f, f"required for a {self.type} channel"))
+        for f in self._OPTIONAL:
+            if f not in self._ALLOWED[self.type] and self.get(f) is not None:
+                out.append((f, f"not used by a {self.type} channel"))
+        for f in ("url_env", "hmac_key_env", "routing_key_env", "username_env", "password_env"):
+            v = self.get(f)
+            if v is not None and not _ENV_NAME.match(v):
+                out.append((f, "must be the NAME of an environment variable (letters, digits, '_'), "
+                               "not the secret itself"))
+        if self.type == "email" and (self.username_env is None) != (self.password_env is None):
+            out.append(("password_env" if self.password_env is None else "username_env",
+                        "username_env and password_env go together (SMTP login needs both)"))
+        for i, addr in enumerate(self.to or []):
+            if "@" not in addr:
+                out.append((f"to[{i}]", f"{addr!r} is not an e-mail address"))
+        if self.sender is not None and "@" not in self.sender:
+            out.append(("from", f"{self.sender!r} is not an e-mail address"))
+        if self.url is not None and not re.match(r"^https?://[^/\s]+", self.url):
+            out.append(("url", "must be an http(s) URL"))
+        return out
+
+
+class AlertRetry(_Strict):
+    """Delivery retries: inside one delivery call, then on every later call until delivered."""
+
+    attempts_per_call: int = Field(3, ge=1, le=10, description="attempts of one notification within one call")
+    backoff_seconds: float = Field(1.0, ge=0, le=60, description="wait before the 2nd attempt; doubles each attempt")
+    max_backoff_seconds: float = Field(900, ge=0, description="cap of the wait before a later call retries")
+    timeout_seconds: float = Field(10, gt=0, le=120, description="connect + response timeout of one attempt")
+
+
 class Alerts(_Strict):
-    channels: list[Literal["slack", "webhook", "email", "pagerduty"]] = []
+    channels: list[AlertChannel] = []
     min_severity: Literal["warning", "critical"] = "warning"
+    retry: AlertRetry = AlertRetry()
+    playbooks: dict[Literal[ALERT_TYPES], str] = Field(  # type: ignore[valid-type]
+        {}, description="per alert type: the playbook link used instead of owners.playbook / the bundled one")
+    playbook_base_url: str | None = Field(
+        None, description="prefix of the bundled docs/playbooks/<type>.md links, e.g. a repository browse URL")
+    dagster_url: str | None = Field(None, description="base URL of the Dagster UI, to link runs from alerts")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_mappings(cls, v: object) -> object:
+        # the earlier schema listed bare types (channels: [slack]); say what a channel needs now
+        if isinstance(v, list) and any(isinstance(c, str) for c in v):
+            bare = next(c for c in v if isinstance(c, str))
+            raise ValueError(f"each channel is a mapping with name, type and the env var names of its secrets, "
+                             f"e.g. {{name: team-slack, type: slack, url_env: TEAM_SLACK_WEBHOOK_URL}}; "
+                             f"got the bare {bare!r}")
+        return v
+
+    def channel(self, name: str) -> AlertChannel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    def problems(self) -> list[tuple[str, str]]:
+        out, seen = [], {}
+        for i, ch in enumerate(self.channels):
+            where = f"alerts.channels[{i}]"
+            out += [(f"{where}.{f}", m) for f, m in ch.problems()]
+            if not _CHANNEL_NAME.match(ch.name):
+                out.append((f"{where}.name", f"channel name {ch.name!r} must start with a letter or digit and hold "
+                                             "only letters, digits, '_', '.' and '-'"))
+            if ch.name in seen:
+                out.append((f"{where}.name", f"channel name {ch.name!r} is also alerts.channels[{seen[ch.name]}]"))
+            seen.setdefault(ch.name, i)
+        for f in ("playbook_base_url", "dagster_url"):
+            v = getattr(self, f)
+            if v is not None and not re.match(r"^https?://[^/\s]+", v):
+                out.append((f"alerts.{f}", "must be an http(s) URL"))
+        return out
 
 
 # Evidently 0.7's registered drift tests (legacy/calculations/stattests); the plan may pick one per column.
@@ -246,6 +420,107 @@ class FairnessSettings(_Strict):
                                                        "actual positives / negatives")
 
 
+class IncidentSettings(_Strict):
+    resolve_after_ok_days: int = Field(2, ge=1, description="an open incident resolves by itself on the n-th day "
+                                                            "judged ok after its last breach")
+
+
+_CHECK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXPECTATION_TYPE = re.compile(r"^expect_[a-z0-9_]+$")
+# a row condition may read any column: it would defeat column-wise, chunked validation (docs/quality.md)
+_UNSUPPORTED_KWARGS = ("row_condition", "condition_parser", "batch_id")
+
+
+class VolumeSettings(_Strict):
+    """The expected daily row count (check ``row_volume``). Fixed bounds replace the derived ones side by side."""
+
+    min_rows: int | None = Field(None, ge=0, description="fixed lower bound; default: min_ratio x recent median")
+    max_rows: int | None = Field(None, ge=0, description="fixed upper bound; default: max_ratio x recent median")
+    lookback_days: int = Field(14, ge=1, description="how many days before the checked day form the recent median")
+    min_history_days: int = Field(3, ge=1, description="fewer stored days than this: no derived bound yet")
+    min_ratio: float = Field(0.5, ge=0)
+    max_ratio: float = Field(2.0, gt=0)
+    blocking: bool = False
+
+
+class PlanExpectation(_Strict):
+    """One Great Expectations 1.x expectation in GX's own JSON/YAML shape (``type``, ``kwargs``, ``meta``),
+    plus the Dagster check it becomes (``name``, ``blocking``, ``description``)."""
+
+    name: str = Field(description="the asset check name: letters, digits and '_'")
+    type: str = Field(description="a GX expectation type, e.g. expect_column_values_to_be_between")
+    kwargs: dict[str, object] = {}
+    meta: dict[str, object] = {}
+    blocking: bool = False
+    description: str | None = None
+
+
+class CheckOverride(_Strict):
+    """Changes to one derived check: GX kwargs merged over the derived ones, and its blocking flag / text."""
+
+    kwargs: dict[str, object] = {}
+    blocking: bool | None = None
+    description: str | None = None
+
+
+class QualitySettings(_Strict):
+    volume: VolumeSettings = VolumeSettings()
+    expectations: list[PlanExpectation] = []
+    overrides: dict[str, CheckOverride] = {}
+    disable: list[str] = []
+
+    def problems(self, derived: list[str]) -> list[tuple[str, str]]:
+        """What can be checked without importing Great Expectations; ``derived`` are the derived check names.
+        The expectation types and kwargs are checked by GX itself (``quality.expectation_problems``)."""
+        problems: list[tuple[str, str]] = []
+        v = self.volume
+        if v.min_rows is not None and v.max_rows is not None and v.min_rows > v.max_rows:
+            problems.append(("quality.volume.min_rows", f"{v.min_rows} is above max_rows {v.max_rows}"))
+        if v.min_ratio >= v.max_ratio:
+            problems.append(("quality.volume.min_ratio", f"{v.min_ratio} must be below max_ratio {v.max_ratio}"))
+        names: dict[str, int] = {}
+        for i, e in enumerate(self.expectations):
+            where = f"quality.expectations[{i}]"
+            if not _CHECK_NAME.match(e.name):
+                problems.append((f"{where}.name", f"check name {e.name!r} must hold only letters, digits and '_' "
+                                 "(it becomes a Dagster asset check name)"))
+            elif e.name in derived:
+                problems.append((f"{where}.name", f"{e.name!r} is a derived check; change it under "
+                                 f"quality.overrides.{e.name} or pick another name"))
+            elif e.name in names:
+                problems.append((f"{where}.name", f"{e.name!r} is also quality.expectations[{names[e.name]}].name"))
+            names.setdefault(e.name, i)
+            if not _EXPECTATION_TYPE.match(e.type):
+                problems.append((f"{where}.type", f"{e.type!r} is not a Great Expectations expectation type "
+                                 "(expect_..., e.g. expect_column_values_to_be_between)"))
+            problems += [(f"{where}.kwargs.{k}", "not supported in a plan expectation (docs/quality.md)")
+                         for k in _UNSUPPORTED_KWARGS if k in e.kwargs]
+        for name, o in self.overrides.items():
+            where = f"quality.overrides.{name}"
+            if name not in derived:
+                problems.append((where, f"unknown check {name!r}; the derived checks of this plan are "
+                                 f"{', '.join(derived)}"))
+            elif name == "row_volume":
+                problems.append((where, "set the volume range under quality.volume (min_rows, max_rows, ratios, "
+                                 "blocking)"))
+            elif name in self.disable:
+                problems.append((where, f"{name!r} is also disabled (quality.disable)"))
+            if not o.kwargs and o.blocking is None and o.description is None:
+                problems.append((where, "give kwargs, blocking or description"))
+            if "column" in o.kwargs:
+                problems.append((f"{where}.kwargs.column", "a derived check keeps its column; disable it and add "
+                                 "a plan expectation instead"))
+            problems += [(f"{where}.kwargs.{k}", "not supported in an override (docs/quality.md)")
+                         for k in _UNSUPPORTED_KWARGS if k in o.kwargs]
+        for i, name in enumerate(self.disable):
+            if name not in derived:
+                problems.append((f"quality.disable[{i}]", f"unknown check {name!r}; only derived checks can be "
+                                 "disabled (remove a plan expectation from quality.expectations instead)"))
+            elif name in self.disable[:i]:
+                problems.append((f"quality.disable[{i}]", f"{name!r} is listed twice"))
+        return problems
+
+
 class MonitoringPlan(_Strict):
     model: ModelSection
     owners: Owners
@@ -258,6 +533,8 @@ class MonitoringPlan(_Strict):
     alerts: Alerts = Alerts()
     fairness: FairnessSettings = FairnessSettings()
     drift: DriftSettings = DriftSettings()
+    incidents: IncidentSettings = IncidentSettings()
+    quality: QualitySettings = QualitySettings()
 
     @property
     def name(self) -> str:
@@ -314,13 +591,14 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
         if not known_metric(family, metric):
             problems.append((where, f"unknown metric {key!r}; expected '<family>.<metric>' from the catalogue "
                              "in docs/plans.md"))
-        if t.warning is None and t.critical is None:
-            problems.append((where, "give a warning or a critical threshold (or both)"))
+        if t.warning is None and t.critical is None and t.relative is None:
+            problems.append((where, "give a warning or a critical threshold (or both), or a relative rule"))
         if t.warning is not None and t.critical is not None:
             beyond = t.warning > t.critical if t.direction == "max" else t.warning < t.critical
             if beyond:
                 problems.append((where, f"warning {t.warning} is beyond critical {t.critical} for direction "
                                  f"'{t.direction}' (the warning must fire first)"))
+        problems += _rule_problems(where, t)
 
     triggers = [("actions.retrain.on", plan.actions.retrain), ("actions.rollback.on", plan.actions.rollback)]
     for where, action in triggers:
@@ -328,9 +606,21 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
             family, _, severity = trig.partition(".")
             if family not in {f.value for f in Family} or severity not in ("warning", "critical"):
                 problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
-    for col in plan.drift.columns:
-        if col not in plan.features.model_inputs:
-            problems.append((f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)"))
+    if plan.drift.columns:
+        # scipy-backed module: imported only for plans that choose per-column tests
+        from monitoring_pipelines.drift_stats import method_problem
+
+        for col, test in plan.drift.columns.items():
+            if col not in plan.features.model_inputs:
+                problems.append((f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)"))
+                continue
+            why = method_problem(test.method, "numerical" if col in plan.features.numerical else "categorical")
+            if why:
+                problems.append((f"drift.columns.{col}.method", why))
+    problems += plan.alerts.problems()
+    from monitoring_pipelines.quality import derived_check_names
+
+    problems += plan.quality.problems(derived_check_names(plan))
     lab = plan.data.labels
     if lab is not None:
         named = [("id", lab.id), ("label", lab.label), ("labelled_at", lab.labelled_at)]
@@ -343,11 +633,42 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
                          "'module:function' that trains the model"))
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
-    if plan.actions.promote and not known_metric("comparison", f"{plan.actions.promote.metric}_delta"):
-        # the promotion sensor reads comparison.<metric>_delta; any other metric would never promote
-        compared = sorted(m.removesuffix("_delta") for m in CATALOGUE[Family.COMPARISON] if m.endswith("_delta"))
-        problems.append(("actions.promote.metric", f"{plan.actions.promote.metric!r} is not compared between "
-                         f"challenger and champion; use one of {compared}"))
+    from monitoring_pipelines.comparison import PROMOTABLE
+
+    if plan.actions.promote and plan.actions.promote.metric not in PROMOTABLE:
+        # promotion pools daily significance tests of comparison.<metric>_delta; only these metrics have one
+        problems.append(("actions.promote.metric", f"with a significance test across days, "
+                         f"{plan.actions.promote.metric!r} is not compared between challenger and champion; "
+                         f"use one of {sorted(PROMOTABLE)}"))
+    return problems
+
+
+def _rule_problems(where: str, t: Threshold) -> list[tuple[str, str]]:
+    """Problems of a threshold's relative and persistence rules."""
+    problems: list[tuple[str, str]] = []
+    rel = t.relative
+    if rel is not None:
+        if rel.ratio is None and rel.zscore is None:
+            problems.append((f"{where}.relative", "give ratio or zscore (or both): the size of deviation from the "
+                             "baseline that breaches, e.g. ratio: {warning: 0.05, critical: 0.10}"))
+        for name, levels in (("ratio", rel.ratio), ("zscore", rel.zscore)):
+            if levels is None:
+                continue
+            if levels.warning is None and levels.critical is None:
+                problems.append((f"{where}.relative.{name}", "give a warning or a critical level (or both)"))
+            elif levels.warning is not None and levels.critical is not None and levels.warning > levels.critical:
+                problems.append((f"{where}.relative.{name}", f"warning {levels.warning} is beyond critical "
+                                 f"{levels.critical} (the warning must fire first: a smaller deviation)"))
+        if rel.min_days > rel.baseline_days:
+            problems.append((f"{where}.relative.min_days", f"{rel.min_days} is more than baseline_days "
+                             f"{rel.baseline_days}: the rule could never judge"))
+        if rel.zscore is not None and rel.min_days < 2:
+            problems.append((f"{where}.relative.min_days", "the zscore rule needs at least 2 baseline days "
+                             "(a standard deviation of one value does not exist)"))
+    p = t.persistence
+    if p is not None and p.k > p.m:
+        problems.append((f"{where}.persistence.k", f"{p.k} is more than m {p.m}: a breach on k of the last m days "
+                         "could never happen"))
     return problems
 
 

@@ -2,10 +2,13 @@
 
 Aliases ``champion``, ``challenger`` and ``previous_champion`` name versions; registry stages are deprecated
 and never used. Every lookup returns the version explicitly, so results record what they were computed for.
+Every MLflow failure (registry unreachable, version or artifact missing, model that does not load) becomes a
+``RegistryError`` naming the model, the version and the registry (its URI with the password masked).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from monitoring_pipelines.errors import RegistryError
@@ -13,6 +16,10 @@ from monitoring_pipelines.errors import RegistryError
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+
+# version tags (set by actions.py)
+TAG_TRIGGER_DAY = "monitoring.trigger_day"        # last day of a retrained version's training data
+TAG_EVIDENCE_AFTER = "monitoring.evidence_after"  # set on rollback: evidence up to this day was used up
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,13 @@ class ModelVersionRef:
     def uri(self) -> str:
         return f"models:/{self.model}/{self.version}"
 
+    @property
+    def evidence_since(self) -> dt.date | None:
+        """The first day whose shadow comparison may count as evidence for this version: the day after its
+        training data ends and after the last day used up by a rollback; None when neither is known."""
+        days = [dt.date.fromisoformat(self.tags[t]) for t in (TAG_TRIGGER_DAY, TAG_EVIDENCE_AFTER) if self.tags.get(t)]
+        return max(days) + dt.timedelta(days=1) if days else None
+
 
 class Registry:
     """Thin adapter over ``mlflow.MlflowClient`` for one tracking/registry URI (an absolute one)."""
@@ -34,6 +48,8 @@ class Registry:
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
         self._client = None
+        self._models: dict[tuple[str, str], object] = {}      # versions are immutable: load each once
+        self._references: dict[tuple[str, str], object] = {}
 
     @property
     def client(self):
@@ -43,6 +59,10 @@ class Registry:
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
+    def _failure(self, what: str, exc: Exception) -> RegistryError:
+        message = getattr(exc, "message", None) or str(exc)
+        return RegistryError(f"{what}: MLflow registry at {self._where()} failed: {type(exc).__name__}: {message}")
+
     def aliases(self, model: str) -> dict[str, str]:
         """alias -> version (as str: the sqlite store gives ints, the REST server strings)."""
         from mlflow.exceptions import MlflowException
@@ -50,7 +70,10 @@ class Registry:
         try:
             rm = self.client.get_registered_model(model)
         except MlflowException as exc:
-            raise RegistryError(f"model {model}: not found in the MLflow registry at {self._where()}: {exc.message}") from exc
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise RegistryError(f"model {model}: not found in the MLflow registry at {self._where()}: "
+                                    f"{exc.message}") from exc
+            raise self._failure(f"model {model}: reading its aliases", exc) from exc
         return {a: str(v) for a, v in rm.aliases.items()}
 
     def by_alias(self, model: str, alias: str) -> ModelVersionRef | None:
@@ -65,40 +88,115 @@ class Registry:
         return ref
 
     def version(self, model: str, version: str, alias: str | None = None) -> ModelVersionRef:
-        mv = self.client.get_model_version(model, str(version))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version(model, str(version))
+        except MlflowException as exc:
+            raise self._failure(f"model {model} version {version}: reading the version", exc) from exc
         return ModelVersionRef(model, str(mv.version), alias, mv.run_id, dict(mv.tags or {}))
 
     def load_model(self, ref: ModelVersionRef):
-        """Load the version's scikit-learn model (from its artifact location; no global MLflow state)."""
-        import mlflow.sklearn
+        """Load the version's scikit-learn model (from its artifact location; no global MLflow state). A model
+        that cannot be downloaded or deserialised raises ``RegistryError`` naming model and version."""
+        key = (ref.model, ref.version)
+        if key not in self._models:
+            import mlflow.sklearn
 
-        return mlflow.sklearn.load_model(self.client.get_model_version_download_uri(ref.model, ref.version))
+            try:
+                uri = self.client.get_model_version_download_uri(ref.model, ref.version)
+                model = mlflow.sklearn.load_model(uri)
+            except Exception as exc:  # noqa: BLE001 -- any load failure is re-raised with the version named
+                raise RegistryError(f"model {ref.model} version {ref.version}"
+                                    f"{f' ({ref.alias})' if ref.alias else ''}: cannot be loaded from the MLflow "
+                                    f"registry at {self._where()}: {type(exc).__name__}: {exc}") from exc
+            if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
+                raise RegistryError(f"model {ref.model} version {ref.version}: {type(model).__name__} has no "
+                                    "predict_proba / classes_ (a fitted scikit-learn classifier is expected)")
+            self._models[key] = model
+        return self._models[key]
 
     def read_reference(self, ref: ModelVersionRef, artifact_path: str):
-        """The reference DataFrame logged with the version's run at ``artifact_path`` (parquet or csv)."""
-        import tempfile
+        """The reference DataFrame logged with the version's run at ``artifact_path`` (parquet or csv); a copy."""
+        key = (f"{ref.model}/{ref.version}", artifact_path)
+        if key not in self._references:
+            import tempfile
 
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
+            import mlflow.artifacts
+            from mlflow.exceptions import MlflowException
 
-        from monitoring_pipelines.sources import read_table
+            from monitoring_pipelines.sources import read_table
 
-        if not ref.run_id:
-            raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path=artifact_path,
-                                                            dst_path=tmp, tracking_uri=self.tracking_uri)
-            except (MlflowException, OSError) as exc:
-                raise RegistryError(f"model {ref.model} version {ref.version}: reference artifact {artifact_path!r} "
-                                    f"of run {ref.run_id} cannot be read: {exc}") from exc
-            return read_table(local, "csv" if artifact_path.endswith(".csv") else "parquet")
+            if not ref.run_id:
+                raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    local = mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path=artifact_path,
+                                                                dst_path=tmp, tracking_uri=self.tracking_uri)
+                except (MlflowException, OSError) as exc:
+                    raise RegistryError(f"model {ref.model} version {ref.version}: reference artifact "
+                                        f"{artifact_path!r} of run {ref.run_id} cannot be read: {exc}") from exc
+                self._references[key] = read_table(local, "csv" if artifact_path.endswith(".csv") else "parquet")
+        return self._references[key].copy()
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model, alias, str(version))
 
     def delete_alias(self, model: str, alias: str) -> None:
         self.client.delete_registered_model_alias(model, alias)
+
+    def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            for k, v in tags.items():
+                self.client.set_model_version_tag(model, str(version), k, str(v))
+        except MlflowException as exc:
+            raise self._failure(f"model {model} version {version}: tagging {sorted(tags)}", exc) from exc
+
+    def move_aliases(self, model: str, moves: list[tuple[str, str | None]]) -> dict[str, str]:
+        """Apply ``moves`` ((alias, version), or (alias, None) to remove it) in order, all or nothing.
+
+        MLflow moves one alias per call. When a call fails midway, the aliases already moved are put back as
+        they were before the first move and ``RegistryError`` says what failed, and whether the restore worked
+        (if it did not, the message lists the aliases as they were, for a person to restore). Returns the
+        aliases before the move.
+        """
+        from mlflow.exceptions import MlflowException
+
+        before = self.aliases(model)
+        done: list[str] = []
+        try:
+            for alias, version in moves:
+                if version is None:
+                    if alias in before or alias in done:
+                        self.delete_alias(model, alias)
+                else:
+                    self.set_alias(model, alias, version)
+                done.append(alias)
+        except (MlflowException, OSError) as exc:
+            plan = ", ".join(f"{a}->{v or 'removed'}" for a, v in moves)
+            restore_problem = self._restore(model, before, done + [alias])
+            state = ("the aliases were restored" if restore_problem is None
+                     else f"restoring them failed too ({restore_problem}); set them back by hand to {before}")
+            raise RegistryError(f"model {model}: moving aliases ({plan}) failed at {alias!r} in the MLflow registry "
+                                f"at {self._where()}: {type(exc).__name__}: {getattr(exc, 'message', exc)}; "
+                                f"{state}") from exc
+        return before
+
+    def _restore(self, model: str, before: dict[str, str], touched: list[str]) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            now = self.aliases(model)
+            for alias in dict.fromkeys(touched):
+                if alias in before and now.get(alias) != before[alias]:
+                    self.set_alias(model, alias, before[alias])
+                elif alias not in before and alias in now:
+                    self.delete_alias(model, alias)
+        except (MlflowException, RegistryError, OSError) as exc:
+            return f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        return None
 
     def _where(self) -> str:
         from monitoring_pipelines.settings import masked

@@ -102,3 +102,22 @@ def test_demo_with_zero_days_exits_1_with_a_clear_message(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == "error: --days must be within 1..30, got 0"
     assert "Traceback" not in out.stderr
+
+
+def test_validate_asks_great_expectations_about_the_plans_own_expectations(tmp_path):
+    raw = read_yaml(BUNDLED.read_text())
+    raw["quality"] = {"expectations": [
+        {"name": "age_adult", "type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 17}},
+        {"name": "typo", "type": "expect_column_values_to_be_betwen", "kwargs": {"column": "age"}},
+    ]}
+    path = tmp_path / "gx.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = run("plan", "validate", str(path), cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (1, "")
+    first, summary = out.stderr.splitlines()
+    assert first.startswith(f"{path}: quality.expectations[1].type: ") and "expect_column_values_to_be_betwen" in first
+    assert summary == "1 problem(s) in 1 file(s)"
+    raw["quality"]["expectations"].pop()
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = run("plan", "validate", str(path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr

@@ -59,6 +59,7 @@ def test_the_bundled_plan_gives_the_design_graph(defs):
         f"{m}/challenger_comparison": [f"{m}/labels", f"{m}/scoring_batch"],
         f"{m}/model_health": sorted(f"{m}/{a}" for a in ("challenger_comparison", "drift_report", "fairness",
                                                            "performance", "service_health")),
+        f"{m}/incidents": [f"{m}/model_health"],
     }
     checks = {spec.name: spec.blocking for spec in map(graph.get_check_spec, graph.asset_check_keys)}
     assert checks["occupation_not_null"] is True and checks["age_in_range"] is False

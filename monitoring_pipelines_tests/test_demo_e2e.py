@@ -134,3 +134,46 @@ def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_sc
 
     client = MlflowClient(tracking_uri=f"sqlite:///{mlflow_db}", registry_uri=f"sqlite:///{mlflow_db}")
     assert {a: str(v) for a, v in client.get_registered_model("adult_income").aliases.items()} == {"champion": "1"}
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory):
+    """The whole 30-day demo (about 5 minutes on 2 cores): the champion/challenger loop needs days 20-30."""
+    mp = pytest.MonkeyPatch()
+    for var in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL",
+                "DAGSTER_HOME"):
+        mp.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("month")
+    mp.setenv("MONITORING_HOME", str(home))
+    result = run_demo(days=30, say=lambda _: None)
+    yield home, result, MetricStore()
+    mp.undo()
+
+
+def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollback(month):
+    from monitoring_pipelines import comparison
+    from monitoring_pipelines.registry import Registry
+
+    home, result, store = month
+    table = result.table.set_index("day")
+    acted = table[table["actions"] != ""]["actions"].to_dict()
+    assert acted == {"2026-01-20": "retrain v2", "2026-01-25": "promote v2", "2026-01-26": "promote v3 (by hand)",
+                     "2026-01-30": "retrain v4, rollback v2"}
+    assert list(result.failed_runs) == ["2026-01-08"]  # every other nightly run succeeds, before and after
+    audit = store.actions("adult_income").set_index(["action", "to_version"])
+    promoted = audit.loc[("promote", "2")]
+    assert promoted["actor"] == "adult_income__challenger_promotion"
+    assert "better on 2 of 2 labelled days (2026-01-21..2026-01-22" in promoted["reason"]
+    assert audit.loc[("promote", "3"), "actor"] == "user"
+    rolled = audit.loc[("rollback", "2")]
+    assert rolled["actor"] == "adult_income__post_promotion_rollback"
+    assert rolled["reason"].startswith("version 3 -> 2: champion v3 breached performance.critical on 2026-01-27 "
+                                       "(served day 1 of 7); previous champion v2 was better")
+    # days are attributed to the version that served them
+    served = comparison.served_by(store.rows("adult_income", family="comparison", metric="served_rows"))
+    expected = {f"2026-01-{d:02d}": "1" for d in range(1, 26) if d != 8} | {"2026-01-26": "2"} | {
+        f"2026-01-{d}": "3" for d in range(27, 31)}
+    assert {d.isoformat(): v for d, v in served.items()} == expected
+    assert table.loc["2026-01-26", "realised_auc"] > 0.9 and table.loc["2026-01-27", "realised_auc"] < 0.6
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    assert Registry(uri).aliases("adult_income") == {"champion": "2", "challenger": "4"}

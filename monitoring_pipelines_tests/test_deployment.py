@@ -282,6 +282,8 @@ def test_the_compose_instance_runs_on_postgresql_with_the_retrain_limits_of_the_
     # the limit matches the tag the retrain job really carries
     job = build_definitions([plan]).resolve_job_def(n.scoped(plan.name, n.RETRAIN_MODEL))
     assert job.tags.get(RETRAIN_TAG["key"]) == RETRAIN_TAG["value"]
+    # ... and the pool its op declares is the one the instance limits (default_limit 1 applies to it)
+    assert [node.pool for node in job.graph.node_defs] == ["retrain"]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,18 +1,22 @@
-"""drift.compute (Evidently 0.7) on real UCI Adult rows, each score recomputed independently with scipy.
+"""drift.compute on real UCI Adult rows: every figure from all rows against statistics of the whole reference,
+equal to Evidently 0.7's own output on the same data, and recomputed independently with scipy.
 
 Evidently's defaults, read from evidently/legacy/calculations/stattests/ (0.7.23):
 * > 1000 reference rows, numerical: ``wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)``; ``np.std`` is the
   population std (ddof=0). Categorical: ``scipy.spatial.distance.jensenshannon`` over the shares of each category
   in the union of both samples' categories (``get_binned_data``, ``feel_zeroes=False``). Threshold 0.1, drift
   when score >= threshold.
-* <= 1000 reference rows, numerical with > 5 values: ``ks_2samp(ref, cur).pvalue``, drift when p <= 0.05.
+* <= 1000 reference rows, numerical with > 5 values: ``ks_2samp(ref, cur).pvalue``, drift when p <= 0.05;
+  categorical: chi-square p-value, drift when p < 0.05.
 Nulls are dropped from both samples before any test (``get_one_column_drift``).
 
-Reports are run once per module (~1-2 s each) and shared.
+The HTML report (Evidently on a seeded sample) is written once per module (~2 s each) and shared.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import warnings
 
 import fsspec
@@ -24,10 +28,12 @@ from scipy.spatial.distance import jensenshannon
 
 from monitoring_pipelines import drift, reference
 from monitoring_pipelines.demo import load_adult
-from monitoring_pipelines.plan import ColumnDriftTest, DriftSettings
+from monitoring_pipelines.errors import DataSourceError, PlanError
 from monitoring_pipelines.metrics import Family
+from monitoring_pipelines.plan import ColumnDriftTest, DriftSettings
 
 MEMORY_URL = "memory://drift-tests/adult_income/2026-01-05/drift.html"
+DAY = dt.date(2026, 1, 5)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +44,18 @@ def rows(plan):
 
 
 @pytest.fixture(scope="module")
-def ref(rows, plan):
-    """The drift reference as the pipeline passes it: the profile's sample of 20,000 Adult rows."""
-    return reference.build_profile(rows.iloc[:20_000], plan, "1").sample
+def ref(rows):
+    return rows.iloc[:20_000].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def profile(ref, plan):
+    """What the pipeline passes: the reference profile, drift statistics fitted on all 20,000 rows."""
+    return reference.build_profile(ref, plan, "1")
+
+
+def run(profile, current, plan, day=DAY):
+    return drift.compute(profile.drift_reference, current, plan, reference_rows=profile.row_count, day=day)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +69,8 @@ def older_day(clean_day):
 
 
 @pytest.fixture(scope="module")
-def clean(ref, clean_day, plan):
-    return drift.compute(ref, clean_day, plan)
+def clean(profile, clean_day, plan):
+    return run(profile, clean_day, plan)
 
 
 @pytest.fixture(scope="module")
@@ -64,31 +79,44 @@ def html_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def shifted(ref, older_day, plan, html_file):
-    return drift.compute(ref, older_day, plan, html_path=str(html_file))
+def shifted(profile, older_day, plan, html_file):
+    result = run(profile, older_day, plan)
+    drift.write_report(result, profile.sample, plan, str(html_file))
+    return result
 
 
-@pytest.fixture(scope="module")
-def small(rows, plan):
-    """A 800-row reference (<= 1000: p-value tests) against 2,000 rows aged by 10 years; HTML to memory://."""
-    ref_small = rows.iloc[30_000:30_800].reset_index(drop=True)
-    cur = rows.iloc[31_000:33_000].reset_index(drop=True)
-    cur = cur.assign(age=cur["age"] + 10)
-    try:
-        with warnings.catch_warnings():  # Evidently's chi-square divides by a zero expected count (see below)
-            warnings.filterwarnings("ignore", "divide by zero", RuntimeWarning)
-            result = drift.compute(ref_small, cur, plan, html_path=MEMORY_URL)
-        with fsspec.open(MEMORY_URL, "rb") as f:
-            html = f.read()
-    finally:
-        fs = fsspec.filesystem("memory")
-        if fs.exists("/drift-tests"):
-            fs.rm("/drift-tests", recursive=True)
-    return ref_small, cur, result, html
+def evidently(ref: pd.DataFrame, cur: pd.DataFrame, plan, methods=None, thresholds=None) -> dict:
+    """Evidently's own per-column result on the same rows (all of them, no sampling)."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    score = plan.data.predictions.score
+    protected = [c for c in plan.protected_attributes if c not in plan.features.model_inputs]
+    cols = [*plan.features.model_inputs, score, *protected]
+    definition = DataDefinition(numerical_columns=[*plan.features.numerical, score],
+                                categorical_columns=[*plan.features.categorical, *protected])
+    report = Report([DataDriftPreset(columns=plan.features.model_inputs, per_column_method=methods,
+                                     per_column_threshold=thresholds),
+                     ValueDrift(column=score), *[ValueDrift(column=c) for c in protected]], include_tests=True)
+    with warnings.catch_warnings():  # Evidently's chi-square divides by a zero expected count
+        warnings.simplefilter("ignore", RuntimeWarning)
+        snapshot = report.run(Dataset.from_pandas(cur[cols], data_definition=definition),
+                              Dataset.from_pandas(ref[cols], data_definition=definition))
+    return drift._per_column(snapshot.dict())
+
+
+def assert_equals_evidently(result, theirs: dict) -> None:
+    mine = by_column(result)
+    assert set(mine) == set(theirs)
+    for col, f in mine.items():
+        ev = theirs[col]
+        assert (f.method, f.threshold, f.drifted) == (ev.method, ev.threshold, ev.drifted), col
+        assert math.isclose(f.score, ev.score, rel_tol=1e-9, abs_tol=0.0), (col, f.score, ev.score)
 
 
 def by_column(result) -> dict:
-    return {f.column: f for f in [*result.features, result.prediction]}
+    return {f.column: f for f in [*result.features, result.prediction, *result.protected]}
 
 
 def wasserstein_normed(ref: pd.Series, cur: pd.Series, ddof: int = 0) -> float:
@@ -124,6 +152,7 @@ def test_clean_resample_has_no_drift(clean, plan, ref, clean_day):
     assert (clean.reference_rows, clean.current_rows, clean.evaluated_rows) == (len(ref), len(clean_day), len(clean_day))
     for f in clean.features:
         assert f.threshold == 0.1 and 0 <= f.score < f.threshold, f
+    assert clean.small_reference == [] and clean.unjudged_segments() == frozenset()
 
 
 def test_default_methods_with_large_reference(clean, plan):
@@ -131,14 +160,19 @@ def test_default_methods_with_large_reference(clean, plan):
     assert methods == {**{c: "wasserstein" for c in plan.features.numerical},
                        **{c: "jensenshannon" for c in plan.features.categorical}}
     assert clean.prediction.method == "wasserstein"
+    assert [(f.column, f.method) for f in clean.protected] == [("sex", "jensenshannon"), ("race", "jensenshannon")]
 
 
-def test_clean_scores_equal_scipy(clean, ref, clean_day, plan):
+def test_clean_scores_equal_scipy_on_the_whole_reference(clean, ref, clean_day, plan):
     got = by_column(clean)
     for col in [*plan.features.numerical, plan.data.predictions.score]:
         assert got[col].score == pytest.approx(wasserstein_normed(ref[col], clean_day[col]), rel=0, abs=1e-9), col
-    for col in plan.features.categorical:
-        assert got[col].score == pytest.approx(js_distance(ref[col], clean_day[col]), rel=0, abs=1e-6), col
+    for col in [*plan.features.categorical, "sex", "race"]:
+        assert got[col].score == pytest.approx(js_distance(ref[col], clean_day[col]), rel=0, abs=1e-12), col
+
+
+def test_clean_day_equals_evidentlys_own_output(clean, ref, clean_day, plan):
+    assert_equals_evidently(clean, evidently(ref, clean_day, plan))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -151,21 +185,14 @@ def test_older_population_drifts_on_age_only(shifted, plan):
     assert not shifted.prediction.drifted  # scores were not recomputed for the older rows
 
 
-def test_shifted_scores_equal_scipy(shifted, ref, older_day, plan):
-    got = by_column(shifted)
-    for col in [*plan.features.numerical, plan.data.predictions.score]:
-        expected = wasserstein_normed(ref[col], older_day[col])
-        assert got[col].score == pytest.approx(expected, rel=0, abs=1e-9), col
-        assert got[col].drifted == (expected >= 0.1), col
-    for col in plan.features.categorical:
-        expected = js_distance(ref[col], older_day[col])
-        assert got[col].score == pytest.approx(expected, rel=0, abs=1e-6), col
-        assert got[col].drifted == (expected >= 0.1), col
+def test_shifted_day_equals_evidentlys_own_output(shifted, ref, older_day, plan):
+    assert_equals_evidently(shifted, evidently(ref, older_day, plan))
 
 
 def test_wasserstein_norm_is_population_std(shifted, ref, older_day):
     """The 1e-9 match above is discriminating: normalising by the sample std (ddof=1) is off by ~2e-5 here."""
     score = by_column(shifted)["age"].score
+    assert score == pytest.approx(wasserstein_normed(ref["age"], older_day["age"]), rel=0, abs=1e-12)
     assert abs(score - wasserstein_normed(ref["age"], older_day["age"], ddof=1)) > 1e-6
 
 
@@ -204,6 +231,12 @@ def test_metrics(shifted, plan):
     assert flags == {c: float(c == "age") for c in plan.features.model_inputs}
     (pred,) = [m for m in ms if m.metric == "prediction_drift_score"]
     assert (pred.value, pred.segment) == (shifted.prediction.score, plan.data.predictions.score)
+    protected = {m.segment: m.value for m in ms if m.metric == "protected_drift_score"}
+    assert protected == {f.column: f.score for f in shifted.protected} and set(protected) == {"sex", "race"}
+
+
+# --------------------------------------------------------------------------------------------------------
+# the HTML report: Evidently on a seeded sample
 
 
 def test_html_report_to_local_path(shifted, html_file):
@@ -214,14 +247,62 @@ def test_html_report_to_local_path(shifted, html_file):
     assert "Drift is detected for 9.091% of columns (1 out of 11)." in html
 
 
+def test_report_sample_is_seeded_and_every_figure_uses_all_rows(profile, rows, plan, monkeypatch):
+    monkeypatch.setattr(drift, "REPORT_ROWS", 1500)
+    day = rows.iloc[25_000:29_000].reset_index(drop=True)
+    result = run(profile, day, plan)
+    assert (result.current_rows, result.evaluated_rows, result.report_rows) == (4000, 4000, 1500)
+    again = run(profile, day, plan)
+    pd.testing.assert_frame_equal(result.report_sample, again.report_sample)
+    positions = np.sort(np.random.default_rng(drift.REPORT_SEED).choice(4000, 1500, replace=False))
+    assert result.report_sample["age"].tolist() == day["age"].iloc[positions].tolist()
+    got = by_column(result)["hours_per_week"].score
+    assert got == pytest.approx(wasserstein_normed(profile.sample["hours_per_week"], day["hours_per_week"]),
+                                rel=0, abs=1e-12)
+    sampled = wasserstein_normed(profile.sample["hours_per_week"], day["hours_per_week"].iloc[positions])
+    assert abs(got - sampled) > 1e-6  # the sample would have given another figure
+
+
+@pytest.fixture(scope="module")
+def small(rows, plan):
+    """A 800-row reference (<= 1000: p-value tests) against 2,000 rows aged by 10 years; HTML to memory://."""
+    ref_small = rows.iloc[30_000:30_800].reset_index(drop=True)
+    cur = rows.iloc[31_000:33_000].reset_index(drop=True)
+    cur = cur.assign(age=cur["age"] + 10)
+    prof = reference.build_profile(ref_small, plan, "1")
+    result = run(prof, cur, plan)
+    try:
+        with warnings.catch_warnings():  # Evidently's chi-square divides by a zero expected count (see below)
+            warnings.filterwarnings("ignore", "divide by zero", RuntimeWarning)
+            shown = drift.write_report(result, prof.sample, plan, MEMORY_URL)
+        with fsspec.open(MEMORY_URL, "rb") as f:
+            html = f.read()
+    finally:
+        fs = fsspec.filesystem("memory")
+        if fs.exists("/drift-tests"):
+            fs.rm("/drift-tests", recursive=True)
+    return ref_small, cur, result, html, shown
+
+
+def test_html_report_to_memory_url(small):
+    *_, html, shown = small
+    assert len(html) > 100_000 and shown == 800
+    assert b"Value Drift for column age" in html
+
+
 # --------------------------------------------------------------------------------------------------------
-# small reference: p-value tests
+# small reference: p-value tests, measured exactly, not judged
+
+
+def test_small_reference_equals_evidentlys_own_output(small, plan):
+    ref_small, cur, result, *_ = small
+    assert result.reference_rows == 800
+    assert_equals_evidently(result, evidently(ref_small, cur, plan))
 
 
 def test_small_reference_uses_ks_with_scipy_p_values(small, plan):
-    ref_small, cur, result, _ = small
+    ref_small, cur, result, *_ = small
     got = by_column(result)
-    assert result.reference_rows == 800
     for col in [*plan.features.numerical, plan.data.predictions.score]:
         r, c = ref_small[col].dropna(), cur[col].dropna()
         assert pd.concat([r, c]).nunique() > 5  # else Evidently picks chi-square / z
@@ -235,7 +316,7 @@ def test_small_reference_uses_ks_with_scipy_p_values(small, plan):
 def test_small_reference_uses_chi_square_for_categories(small, plan):
     """Evidently's chi-square takes the reference shares as the exact expectation (no reference variance), and a
     category absent from the 800 reference rows has expected count 0: p = 0, drift, even though only age moved."""
-    ref_small, cur, result, _ = small
+    ref_small, cur, result, *_ = small
     got = by_column(result)
     for col in plan.features.categorical:
         assert got[col].method == "chisquare" and got[col].threshold == 0.05, col
@@ -246,8 +327,29 @@ def test_small_reference_uses_chi_square_for_categories(small, plan):
     assert unseen and got["education"].score == 0.0 and got["education"].drifted
 
 
+def test_clean_small_reference_flags_unseen_categories_but_is_not_judged(rows, plan):
+    """The default for small references: measured exactly as Evidently (a clean day flags workclass and
+    native_country: categories the 800 rows lack), but stored with status unknown, so nothing pages."""
+    prof = reference.build_profile(rows.iloc[30_000:30_800].reset_index(drop=True), plan, "1")
+    clean_cur = rows.iloc[31_000:33_000].reset_index(drop=True)
+    result = run(prof, clean_cur, plan)
+    assert {"workclass", "native_country"} <= {f.column for f in result.drifted}
+    assert by_column(result)["native_country"].score == 0.0
+    inputs = [*plan.features.model_inputs, plan.data.predictions.score, "sex", "race"]
+    assert sorted(result.small_reference) == sorted(drift.small_reference_columns(plan, prof.drift_reference))
+    assert sorted(result.small_reference) == sorted(inputs)
+    segments = result.unjudged_segments()
+    assert segments == frozenset({"", *inputs})
+    assert all(m.segment in segments for m in result.metrics())
+    # a plan-chosen test is the team's decision: judged (and the share stays unjudged while others are small)
+    chosen = plan.model_copy(update={"drift": DriftSettings(columns={
+        "native_country": ColumnDriftTest(method="jensenshannon", threshold=0.1)})})
+    judged = run(prof, clean_cur, chosen)
+    assert "native_country" not in judged.unjudged_segments() and "" in judged.unjudged_segments()
+
+
 def test_small_reference_top_ranks_smallest_p_value_first(small):
-    _, _, result, _ = small
+    _, _, result, *_ = small
     top = result.top(len(result.features))
     n_drifted = len(result.drifted)
     assert n_drifted >= 2 and all(f.drifted for f in top[:n_drifted]) and not any(f.drifted for f in top[n_drifted:])
@@ -256,35 +358,74 @@ def test_small_reference_top_ranks_smallest_p_value_first(small):
         assert p_values == sorted(p_values)
 
 
-def test_html_report_to_memory_url(small):
-    *_, html = small
-    assert len(html) > 100_000
-    assert b"Value Drift for column age" in html
+# --------------------------------------------------------------------------------------------------------
+# the plan's per-column tests
+
+
+PLAN_TESTS = {"age": ("psi", 0.2), "hours_per_week": ("ks", 0.01), "capital_gain": ("kl_div", 0.05),
+              "education_num": ("hellinger", 0.1), "capital_loss": ("jensenshannon", 0.05),
+              "workclass": ("hellinger", 0.05), "education": ("psi", 0.1), "marital_status": ("z", 0.05),
+              "occupation": ("chisquare", 0.01), "relationship": ("kl_div", 0.1),
+              "native_country": ("wasserstein", 0.1)}
+
+
+def plan_with(plan, tests: dict):
+    return plan.model_copy(update={"drift": DriftSettings(columns={
+        c: ColumnDriftTest(method=m, threshold=t) for c, (m, t) in tests.items()})})
+
+
+@pytest.mark.parametrize("reference_rows", [20_000, 900])
+def test_the_plans_per_column_tests_equal_evidentlys(rows, older_day, plan, reference_rows):
+    tests = {c: v for c, v in PLAN_TESTS.items() if c != "native_country"}
+    chosen = plan_with(plan, tests)
+    ref = rows.iloc[:reference_rows].reset_index(drop=True)
+    result = run(reference.build_profile(ref, chosen, "1"), older_day, chosen)
+    got = by_column(result)
+    assert {c: (got[c].method, got[c].threshold) for c in tests} == tests
+    assert_equals_evidently(result, evidently(ref, older_day, plan, methods={c: m for c, (m, _) in tests.items()},
+                                              thresholds={c: t for c, (_, t) in tests.items()}))
+    assert got["age"].drifted == (got["age"].score >= 0.2)  # distance: drift at or above
+    assert got["hours_per_week"].drifted == (got["hours_per_week"].score <= 0.01)  # ks: p at or below
+
+
+def test_a_method_not_computed_on_all_rows_is_refused_naming_model_column_and_method(ref, plan):
+    for method, problem in [("anderson", "not computed on all rows"), ("TVD", "not computed on all rows")]:
+        with pytest.raises(PlanError, match=rf"model adult_income: drift.columns.age.method: column 'age': "
+                                            rf"method '{method}' is {problem}"):
+            reference.build_profile(ref, plan_with(plan, {"age": (method, 0.1)}), "1")
+    with pytest.raises(PlanError, match="drift.columns.native_country.method: column 'native_country': method "
+                                        "'wasserstein' applies to numerical columns, not categorical ones"):
+        drift.check_plan_methods(plan_with(plan, PLAN_TESTS))
 
 
 # --------------------------------------------------------------------------------------------------------
-# sampling of large days
+# bad days: errors name model, day and column
 
 
-def test_large_day_is_sampled(ref, rows, plan, monkeypatch):
-    monkeypatch.setattr(drift, "MAX_CURRENT_ROWS", 1500)
-    day = rows.iloc[25_000:29_000].reset_index(drop=True)
-    result = drift.compute(ref, day, plan)
-    assert (result.current_rows, result.evaluated_rows, result.reference_rows) == (4000, 1500, len(ref))
-    # the seeded sample is what Evidently saw: its score differs from the full day's
-    sample = day.sample(1500, random_state=0)
-    got = by_column(result)["hours_per_week"].score
-    assert got == pytest.approx(wasserstein_normed(ref["hours_per_week"], sample["hours_per_week"]), rel=0, abs=1e-9)
-    assert abs(got - wasserstein_normed(ref["hours_per_week"], day["hours_per_week"])) > 1e-6
+def test_a_feature_missing_from_the_day_names_model_day_and_column(profile, clean_day, plan):
+    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: column 'occupation' is missing"):
+        run(profile, clean_day.drop(columns=["occupation"]), plan)
 
 
-def test_the_plan_chooses_the_test_and_threshold_of_a_column(ref, older_day, plan):
-    chosen = plan.model_copy(update={"drift": DriftSettings(columns={
-        "age": ColumnDriftTest(method="psi", threshold=0.2),
-        "hours_per_week": ColumnDriftTest(method="ks", threshold=0.01)})})
-    result = {f.column: f for f in drift.compute(ref, older_day, chosen).features}
-    assert (result["age"].method, result["age"].threshold) == ("psi", 0.2)
-    assert result["age"].drifted == (result["age"].score >= 0.2)  # distance: drift at or above
-    assert (result["hours_per_week"].method, result["hours_per_week"].threshold) == ("ks", 0.01)
-    assert result["hours_per_week"].drifted == (result["hours_per_week"].score < 0.01)  # p-value: drift below
-    assert result["workclass"].method == "jensenshannon"  # the others keep Evidently's default
+def test_a_protected_attribute_missing_from_the_day_is_reported(profile, clean_day, plan):
+    result = run(profile, clean_day.drop(columns=["race"]), plan)
+    assert result.protected_missing == ["race"] and [f.column for f in result.protected] == ["sex"]
+
+
+def test_a_changed_type_names_model_day_and_column(profile, clean_day, plan):
+    as_text = clean_day.assign(age=clean_day["age"].astype(str))
+    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: drift of column 'age': "
+                                              r"column 'age' in the current data should be numerical"):
+        run(profile, as_text, plan)
+    codes = clean_day.assign(workclass=clean_day["workclass"].astype("category").cat.codes)
+    with pytest.raises(DataSourceError, match=r"day 2026-01-05: drift of column 'workclass': .*the current values "
+                                              r"are number but the reference's are text \(type changed\)"):
+        run(profile, codes, plan)
+
+
+def test_an_empty_day_or_an_all_null_column_names_model_and_day(profile, clean_day, plan):
+    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: the day has no rows"):
+        run(profile, clean_day.iloc[:0], plan)
+    with pytest.raises(DataSourceError, match=r"day 2026-01-05: drift of column 'education': column 'education': "
+                                              r"no non-null values in the current data"):
+        run(profile, clean_day.assign(education=None), plan)

@@ -14,21 +14,23 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from monitoring_pipelines import drift
+from monitoring_pipelines import drift, reference
 from monitoring_pipelines.demo import load_adult, scenario, training
 from monitoring_pipelines.metrics import Status
 
 
 @pytest.fixture(scope="module")
 def clean_month(plan):
-    train, reference, pool = scenario.split(load_adult())
+    train, ref_rows, pool = scenario.split(load_adult())
     model = training.train(train, plan)
-    reference = reference.assign(score=model.predict_proba(reference[plan.features.model_inputs])[:, 1])
+    ref_rows = ref_rows.assign(score=model.predict_proba(ref_rows[plan.features.model_inputs])[:, 1])
+    profile = reference.build_profile(ref_rows, plan, "1")  # drift statistics fitted once, as the pipeline does
     results = []
     for i, day in scenario.scenario_days(plan, 30):
         preds, _ = scenario.simulate_day(plan, i, day, pool, model, "1", np.random.default_rng([scenario.SEED, i]),
                                          events=())
-        results.append((day, drift.compute(reference, preds[preds["score"].notna()], plan)))
+        results.append((day, drift.compute(profile.drift_reference, preds[preds["score"].notna()], plan,
+                                           reference_rows=profile.row_count, day=day)))
     return results
 
 
@@ -43,3 +45,4 @@ def test_no_single_feature_crosses_its_threshold_on_clean_days(clean_month):
     worst = max(f.score / f.threshold for _, r in clean_month for f in r.features)
     assert worst < 1.0
     assert all(not r.drifted and not r.prediction.drifted for _, r in clean_month)
+    assert all(r.evaluated_rows == r.current_rows and not r.unjudged_segments() for _, r in clean_month)

@@ -215,7 +215,7 @@ def test_bad_input_names_the_column():
     ref = drift_stats.fit_reference(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]}), ["x"], ["c"])
     with pytest.raises(ValueError, match=r"current data has no column\(s\) \['c'\]"):
         drift_stats.drift_all(ref, pd.DataFrame({"x": [1.0]}))
-    with pytest.raises(ValueError, match=r"thresholds given for column\(s\) \['y'\]"):
+    with pytest.raises(ValueError, match=r"thresholds or methods given for column\(s\) \['y'\]"):
         drift_stats.drift_all(ref, pd.DataFrame({"x": [1.0], "c": ["a"]}), {"y": 0.2})
     with pytest.raises(ValueError, match="column 'x' in the current data should be numerical"):
         drift_stats.column_drift(ref["x"], pd.Series(["1.0"]))
@@ -223,3 +223,26 @@ def test_bad_input_names_the_column():
         drift_stats.column_drift(ref["c"], pd.Series([None, None], dtype=object))
     with pytest.raises(ValueError, match=r"reference has no column\(s\) \['y'\]"):
         drift_stats.fit_reference(pd.DataFrame({"x": [1.0]}), ["x", "y"], [])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sturges_edges_equal_numpys_without_the_merged_sample(seed):
+    """get_binned_data bins concat(ref, cur) with np.histogram_bin_edges(..., "sturges"); drift_stats rebuilds the
+    edges from min, max, size and integer-ness (numpy widens integer bins to at least 1)."""
+    rng = np.random.default_rng(seed)
+    cases = [rng.normal(3, 2, 5000), rng.integers(0, 22, 3_000_000), rng.integers(-5, 400, 777),
+             np.full(50, 7), np.full(40, 2.5), rng.integers(0, 2, 9).astype(float)]
+    a = cases[seed]
+    integer = np.issubdtype(a.dtype, np.integer)
+    got = drift_stats._sturges_edges(a.min(), a.max(), a.size, integer)
+    np.testing.assert_array_equal(got, np.histogram_bin_edges(a, bins="sturges"))
+
+
+def test_plan_methods_are_refused_for_the_wrong_type_or_when_not_computed():
+    assert drift_stats.method_problem("psi", "numerical") is None
+    assert "applies to categorical columns, not numerical" in drift_stats.method_problem("chisquare", "numerical")
+    assert "applies to numerical columns, not categorical" in drift_stats.method_problem("ks", "categorical")
+    assert "'TVD' is not computed on all rows" in drift_stats.method_problem("TVD", "categorical")
+    ref = drift_stats.fit_reference(pd.DataFrame({"c": ["a", "b"] * 10}), [], ["c"])["c"]
+    with pytest.raises(ValueError, match="column 'c': method 'anderson' is not computed on all rows"):
+        drift_stats.column_drift(ref, pd.Series(["a"]), 0.1, "anderson")

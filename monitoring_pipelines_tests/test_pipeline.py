@@ -17,7 +17,6 @@ from sklearn.metrics import roc_auc_score
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
-from monitoring_pipelines.errors import ActionRefused
 from monitoring_pipelines.store import MetricStore
 
 M = "adult_income"
@@ -111,6 +110,12 @@ def test_a_broken_feature_pipeline_fails_its_blocking_check_and_stops_every_deci
     assert set(rows["family"]) == {"quality"}
     blocked = rows.set_index(["metric", "segment"]).loc[("blocking_failed_checks", ""), "status"]
     assert blocked == "critical"
+    # model_health does not run on a blocked day, so scoring_batch itself opens the data-quality incident
+    from monitoring_pipelines import incidents
+
+    [inc] = incidents.incidents(world[3], M).itertuples()
+    assert (inc.family, inc.metric, inc.severity, inc.state, inc.first_day) == (
+        "quality", "blocking_failed_checks", "critical", "open", dt.date(2026, 1, 8))
     # a later launch of the label-dependent assets (e.g. by hand) refuses the broken day too
     rerun = _nightly(world, "2026-01-08", asset_selection=[dg.AssetKey([M, n.PERFORMANCE])])
     assert not rerun.success
@@ -185,52 +190,6 @@ def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_n
     assert "no labelled rows" in audit["reason"].iloc[0] and audit["run_id"].iloc[0] == run.run_id
 
 
-def _judged(day: dt.date, version: str, delta: float):
-    from monitoring_pipelines.store import MetricRow
-
-    return MetricRow(model=M, model_version="1", alias="champion", partition_date=day, family="comparison",
-                     metric="roc_auc_delta", segment=f"challenger={version}", value=delta, warning_threshold=None,
-                     critical_threshold=None, direction=None, status="ok", run_id="seeded",
-                     computed_at=dt.datetime.now(dt.timezone.utc))
-
-
-def test_manual_promotion_waits_for_a_person_then_promote_and_rollback_move_the_aliases(world):
-    from monitoring_pipelines import actions
-    from monitoring_pipelines.registry import Registry
-
-    w, defs, instance, store = world
-    registry = Registry(defs.resources["registry"].registry.tracking_uri)
-    champion = registry.require(M, "champion")
-    v2 = registry.client.create_model_version(M, registry.client.get_model_version_download_uri(M, champion.version),
-                                              run_id=champion.run_id).version
-    registry.set_alias(M, "challenger", str(v2))
-    assert _tick(world, n.PROMOTE_SENSOR).skip_message.startswith(f"challenger v{v2} better")  # no evidence yet
-    for i, delta in enumerate([0.02, 0.015, 0.005, 0.03]):  # 3 days at or above the plan's 0.01 uplift
-        day = dt.date(2026, 1, 2 + i)
-        store.replace_rows(M, day, ["comparison"], [_judged(day, str(v2), delta)])
-    for _ in range(2):  # approval: manual -> a pending request, recorded once, no run
-        data = _tick(world, n.PROMOTE_SENSOR)
-        assert not data.run_requests and "awaiting approval" in data.skip_message
-    pending = store.actions(M)
-    assert list(zip(pending["action"], pending["status"], pending["to_version"])) == [
-        ("promote", "pending_approval", str(v2))]
-    # a person launches the promotion; later the champion is rolled back
-    promote = defs.resolve_job_def(n.scoped(M, n.PROMOTE_CHALLENGER)).execute_in_process(
-        instance=instance, run_config={"ops": {f"{M}__promote": {"config": {"reason": "approved by test"}}}})
-    assert promote.success
-    assert registry.aliases(M) == {"champion": str(v2), "previous_champion": champion.version}
-    rollback = defs.resolve_job_def(n.scoped(M, n.ROLLBACK_CHAMPION)).execute_in_process(
-        instance=instance, run_config={"ops": {f"{M}__rollback": {"config": {"reason": "test"}}}})
-    assert rollback.success and registry.aliases(M) == {"champion": champion.version}
-    # a second rollback has no previous champion: refused, and audited as such
-    with pytest.raises(ActionRefused, match="no previous_champion"):
-        actions.rollback(w.plan, registry, store, reason="again", run_id="r", actor="test")
-    audit = store.actions(M)
-    assert list(zip(audit["action"], audit["status"])) == [
-        ("promote", "succeeded"), ("promote", "succeeded"), ("rollback", "succeeded"), ("rollback", "refused")]
-    assert audit["reason"].iloc[0] == f"approved: promoted by run {promote.run_id}"
-
-
 def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_not_dropped(world):
     w = world[0]
     day = dt.date(2026, 1, 5)
@@ -249,3 +208,60 @@ def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_
     assert meta["missing_attributes"].value == "sex"
     drift = world[3].rows(M, family="drift", metric="protected_drift_score", start=day, end=day)
     assert list(drift["segment"]) == ["race"]
+
+
+# -- incidents (issue 6): statuses with persistence and incidents through the real nightly job ----------------
+
+
+@pytest.fixture
+def strict_world(demo_world):
+    """The demo world with a plan whose p99 latency always breaches (warning at 1 ms), after two days in a row."""
+    from monitoring_pipelines.plan import IncidentSettings, Threshold
+
+    plan = demo_world.plan.model_copy(update={
+        "thresholds": {**demo_world.plan.thresholds,
+                       "service.latency_p99_ms": Threshold(warning=1, persistence={"k": 2, "m": 2})},
+        "incidents": IncidentSettings(resolve_after_ok_days=1)})
+    with dg.instance_for_test() as instance:
+        defs = build_definitions([plan])
+        store = MetricStore()
+        store.migrate()
+        assert defs.resolve_job_def(n.scoped(M, n.REFRESH_REFERENCE)).execute_in_process(instance=instance).success
+        yield demo_world, defs, instance, store
+
+
+def test_nightly_runs_hold_a_single_breach_back_then_open_one_incident_and_rerun_changes_nothing(strict_world):
+    from monitoring_pipelines import incidents
+
+    store = strict_world[3]
+    _serve(strict_world, 2)
+    first = _nightly(strict_world, "2026-01-02")
+    assert first.success
+    health = first.asset_materializations_for_node(f"{M}__{n.MODEL_HEALTH}")[0].metadata
+    # day 2 alone: the breach is held back by persistence (k=2 of m=2), stored ok beyond its level
+    assert health["status.service"].value == "ok" and health["held_back"].value == 1
+    assert "warning on 1 of the last 2 days (2 needed)" in health["held_back_list"].value
+    row = store.rows(M, family="service", metric="latency_p99_ms")
+    assert row["status"].tolist() == ["ok"] and row["value"].iloc[0] > row["warning_threshold"].iloc[0] == 1
+    assert health["open_incidents"].value == 0 and incidents.incidents(store, M).empty
+
+    _serve(strict_world, 3)
+    second = _nightly(strict_world, "2026-01-03")
+    health = second.asset_materializations_for_node(f"{M}__{n.MODEL_HEALTH}")[0].metadata
+    assert health["status.service"].value == "warning" and "2 of 2" in health["breach_list"].value
+    [change] = health["incident_changes_json"].value
+    assert (change["change"], change["family"], change["metric"], change["day"]) == (
+        "opened", "service", "latency_p99_ms", "2026-01-03")
+    assert health["open_incidents"].value == 1 and change["incident"] in health["open_incident_list"].value
+    # the unpartitioned incidents summary is part of the nightly job
+    summary = second.asset_materializations_for_node(f"{M}__{n.INCIDENTS}")[0].metadata
+    assert (summary["open"].value, summary["resolved"].value) == (1, 0)
+    assert change["incident"] in summary["open_incident_list"].value
+    assert summary["mean_time_to_detect_hours"].value > 0
+
+    rerun = _nightly(strict_world, "2026-01-03")  # e.g. late labels: the same day again
+    health = rerun.asset_materializations_for_node(f"{M}__{n.MODEL_HEALTH}")[0].metadata
+    assert rerun.success and health["incident_changes_json"].value == [] and health["open_incidents"].value == 1
+    assert len(incidents.incidents(store, M)) == 1
+    [inc] = incidents.incidents(store, M).itertuples()
+    assert list(incidents.timeline(store, inc.id)["kind"]) == ["opened"]

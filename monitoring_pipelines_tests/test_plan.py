@@ -258,3 +258,16 @@ def test_per_column_drift_tests_need_a_known_method_and_a_model_input():
     raw["drift"] = {"columns": {"sex": {"method": "psi", "threshold": 0.2}}}
     with pytest.raises(PlanError, match="drift.columns.sex: 'sex' is not a model input"):
         parse_plan(raw, "p.yaml")
+
+
+def test_per_column_drift_tests_must_be_computable_on_all_rows_for_the_column_kind():
+    raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
+    raw["drift"] = {"columns": {"age": {"method": "chisquare", "threshold": 0.05},       # categorical-only test
+                                "workclass": {"method": "TVD", "threshold": 0.1},       # Evidently's, not all-rows
+                                "education": {"method": "jensenshannon", "threshold": 0.2}}}
+    with pytest.raises(PlanError) as err:
+        parse_plan(raw, "p.yaml")
+    problems = {field: message for _, field, message in err.value.problems}
+    assert set(problems) == {"drift.columns.age.method", "drift.columns.workclass.method"}
+    assert "categorical columns, not numerical" in problems["drift.columns.age.method"]
+    assert "not computed on all rows" in problems["drift.columns.workclass.method"]

@@ -6,6 +6,7 @@ and asserts that exactly the expected checks fail, with counts recomputed by pan
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -80,8 +81,9 @@ def test_check_specs_cover_the_plan_with_dagster_safe_names(plan):
     specs = quality.check_specs(plan)
     names = [s.name for s in specs]
     f = plan.features
-    assert len(names) == len(set(names)) == (3 + len(f.context) + len(f.model_inputs) + 2 * len(f.numerical)
+    assert len(names) == len(set(names)) == (4 + len(f.context) + len(f.model_inputs) + 2 * len(f.numerical)
                                              + len(f.categorical))
+    assert names[:2] == ["row_count", "row_volume"]
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names)
     blocking = {s.name for s in specs if s.blocking}
     assert blocking == {"row_count", "request_id_unique", "score_in_unit_interval",
@@ -420,3 +422,266 @@ def test_profile_missing_score_and_empty_reference(ref_rows, plan):
         reference.build_profile(ref_rows.drop(columns=["score"]), plan, "7")
     with pytest.raises(DataSourceError, match="version 7: reference data has no rows"):
         reference.build_profile(ref_rows.iloc[:0], plan, "7")
+
+
+# --------------------------------------------------------------------------------------------------------
+# daily volume (row_volume)
+
+
+RECENT = [3000, 3100, 2900, 3050, 2950]  # row counts of the model's previous days (median 3000)
+
+
+def test_volume_drop_to_a_tenth_of_recent_days_fails_row_volume(day, plan, profile):
+    r = quality.validate(day.iloc[:300], plan, profile, recent_row_counts=RECENT)
+    o = by_name(r)["row_volume"]
+    assert failed_names(r) == {"row_volume"}
+    assert o.observed == 300 and not o.spec.blocking
+    assert (o.expected["min_value"], o.expected["max_value"]) == (1500, 6000)
+    assert "median of 5 recent days = 3000 rows" in o.expected["basis"]
+    assert by_name(quality.validate(day, plan, profile, recent_row_counts=RECENT))["row_volume"].passed
+
+
+def test_volume_spike_fails_and_too_little_history_derives_no_range(day, plan, profile):
+    spike = quality.validate(day, plan, profile, recent_row_counts=[1000, 1200, 1100])
+    assert failed_names(spike) == {"row_volume"} and by_name(spike)["row_volume"].expected["max_value"] == 2200
+    young = by_name(quality.validate(day.iloc[:10], plan, profile, recent_row_counts=[3000, 3000]))["row_volume"]
+    assert young.passed and young.expected.get("max_value") is None and young.expected["min_value"] == 0
+    assert "2 recent day(s) stored, 3 needed" in young.expected["basis"]
+
+
+def test_plan_volume_bounds_replace_the_derived_ones_side_by_side_and_can_block(day, profile):
+    p = plan_with({"volume": {"min_rows": 3500, "blocking": True}})
+    r = quality.validate(day, p, profile, recent_row_counts=RECENT)
+    o = by_name(r)["row_volume"]
+    assert (o.expected["min_value"], o.expected["max_value"]) == (3500, 6000)
+    assert not o.passed and r.blocking_failed == [o]
+    assert quality.volume_bounds(p.quality.volume, [2001, 2001, 2003]).max_rows == 4002
+    assert quality.volume_bounds(p.quality.volume, [2001, 2001, float("nan")]).max_rows is None
+
+
+# --------------------------------------------------------------------------------------------------------
+# plan expectations, overrides, disable
+
+
+def plan_with(quality_section: dict, **predictions):
+    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+
+    raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
+    raw["quality"] = quality_section
+    raw["data"]["predictions"].update(predictions)
+    return parse_plan(raw, "adult_income.yaml")
+
+
+def test_plan_expectations_pass_or_fail_as_gx_computes_them(day, profile):
+    mean = day["age"].mean()
+    p = plan_with({"expectations": [
+        {"name": "age_mean_plausible", "type": "expect_column_mean_to_be_between",
+         "kwargs": {"column": "age", "min_value": mean - 1, "max_value": mean + 1}, "meta": {"owner": "risk-ml"}},
+        {"name": "age_mean_of_retirees", "type": "expect_column_mean_to_be_between",
+         "kwargs": {"column": "age", "min_value": 60, "max_value": 70}, "description": "Traffic of retirees."},
+        {"name": "request_id_format", "type": "expect_column_values_to_match_regex",
+         "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$"}, "blocking": True},
+    ]})
+    bad = day.copy()
+    bad.loc[pick(N_DAY, 3, 9), "request_id"] = ["bad-1", "bad-2", "bad-3"]
+    r = quality.validate(bad, p, profile)
+    got = by_name(r)
+    assert failed_names(r) == {"age_mean_of_retirees", "request_id_format"}
+    assert got["age_mean_plausible"].observed == pytest.approx(mean)
+    assert got["age_mean_of_retirees"].expected == {"min_value": 60, "max_value": 70}
+    assert got["age_mean_of_retirees"].spec.description == "Traffic of retirees."
+    fmt = got["request_id_format"]
+    assert fmt.spec.blocking and fmt.spec.origin == "quality.expectations[2]" and r.blocking_failed == [fmt]
+    assert fmt.unexpected_count == (~bad["request_id"].str.match(r"^req-\d{6}$")).sum() == 3
+    assert set(fmt.examples) == {"bad-1", "bad-2", "bad-3"}
+    per_check = {m.segment: m.value for m in r.metrics() if m.metric == "check_failed"}
+    assert per_check["request_id_format"] == 1.0 and per_check["age_mean_plausible"] == 0.0
+
+
+def test_plan_expectations_become_dagster_checks_with_their_blocking_flag():
+    from monitoring_pipelines.defs.model_assets import build_model_assets
+
+    p = plan_with({"expectations": [{"name": "age_mean", "type": "expect_column_mean_to_be_between",
+                                     "kwargs": {"column": "age", "min_value": 1}, "blocking": True}],
+                   "disable": ["capital_gain_in_range"], "overrides": {"age_in_range": {"blocking": True}}})
+    checks = {c.name: c.blocking for a in build_model_assets(p) for c in (getattr(a, "check_specs", None) or [])}
+    assert checks["age_mean"] is True and checks["age_in_range"] is True
+    assert "capital_gain_in_range" not in checks and "capital_gain_not_null" in checks
+    assert checks == {s.name: s.blocking for s in quality.check_specs(p)}
+
+
+def test_override_changes_mostly_bounds_and_blocking_of_a_derived_check(day, plan, profile):
+    col = "hours_per_week"
+    bad = with_values(day, col, 60, 10_000.0)  # 2% out of range: fails the derived 99%
+    assert failed_names(quality.validate(bad, plan, profile)) == {f"{col}_in_range"}
+    lenient = plan_with({"overrides": {f"{col}_in_range": {"kwargs": {"mostly": 0.95}}}})
+    o = by_name(quality.validate(bad, lenient, profile))[f"{col}_in_range"]
+    assert o.passed and o.expected["mostly"] == 0.95 and o.unexpected_count == 60
+    assert o.spec.origin == f"derived, quality.overrides.{col}_in_range"
+    strict = plan_with({"overrides": {f"{col}_in_range": {"kwargs": {"max_value": 60}, "blocking": True,
+                                                           "description": "A working week."}}})
+    r = quality.validate(day, strict, profile)
+    o = by_name(r)[f"{col}_in_range"]
+    assert o.expected["max_value"] == 60 and o.expected["min_value"] == pytest.approx(widened_range(day, col)[0], abs=10)
+    assert not o.passed and o.unexpected_count == (day[col] > 60).sum() and o.spec.blocking
+    assert r.blocking_failed == [o] and o.spec.description == "A working week."
+
+
+def test_disable_removes_a_derived_check_everywhere(day, profile):
+    p = plan_with({"disable": ["occupation_not_null", "occupation_known_categories"]})
+    names = [s.name for s in quality.check_specs(p)]
+    assert "occupation_not_null" not in names and "occupation_known_categories" not in names
+    r = quality.validate(day.assign(occupation=np.nan), p, profile)
+    assert failed_names(r) == set() and "occupation_not_null" not in by_name(r)
+    assert r.null_shares["occupation"] == 1.0  # still reported
+
+
+# --------------------------------------------------------------------------------------------------------
+# column-wise, chunked validation == one GX validate() on all rows
+
+
+EXTRA = [
+    {"name": "age_mean", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 30, "max_value": 45}},
+    {"name": "age_median", "type": "expect_column_median_to_be_between", "kwargs": {"column": "age", "min_value": 30, "max_value": 40}},
+    {"name": "capital_gain_max", "type": "expect_column_max_to_be_between", "kwargs": {"column": "capital_gain", "max_value": 50_000}},
+    {"name": "request_id_format", "type": "expect_column_values_to_match_regex",
+     "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$", "mostly": 0.999}},
+    {"name": "sex_values", "type": "expect_column_values_to_be_in_set", "kwargs": {"column": "sex", "value_set": ["Male", "Female"]}},
+    {"name": "education_num_lengths", "type": "expect_column_value_lengths_to_be_between",
+     "kwargs": {"column": "education", "min_value": 3, "max_value": 12, "mostly": 0.5}},
+    {"name": "hours_above_age", "type": "expect_column_pair_values_a_to_be_greater_than_b",
+     "kwargs": {"column_A": "age", "column_B": "education_num", "mostly": 0.9}},
+    {"name": "columns_present", "type": "expect_table_columns_to_match_set",
+     "kwargs": {"column_set": ["age", "sex"], "exact_match": False}},
+    {"name": "rows_exact", "type": "expect_table_row_count_to_equal", "kwargs": {"value": 3000}},
+]
+
+
+@pytest.fixture(scope="module")
+def damaged(day, plan):
+    """Defects spread over every chunk of 700 rows: more than 20 of some (GX keeps 20 examples)."""
+    bad = day.copy()
+    bad.loc[pick(N_DAY, 90, 11), "hours_per_week"] = 10_000.0
+    bad.loc[pick(N_DAY, 40, 12), "education"] = "Doctorate-of-Magic"
+    bad.loc[pick(N_DAY, 200, 13), "workclass"] = np.nan
+    bad.loc[[5, 2990], plan.data.predictions.score] = [1.5, -0.1]
+    bad.loc[[10, 2500, 2999], plan.data.predictions.id] = bad.loc[10, plan.data.predictions.id]  # across chunks
+    bad.loc[pick(N_DAY, 4, 14), plan.data.predictions.id] = ["x1", "x2", "x3", "x4"]
+    return bad
+
+
+def assert_same_outcomes(got, want):
+    assert got.row_count == want.row_count
+    assert got.null_shares == pytest.approx(want.null_shares, nan_ok=True)
+    assert [o.spec for o in got.outcomes] == [o.spec for o in want.outcomes]
+    for g, w in zip(got.outcomes, want.outcomes):
+        for attr in ("passed", "expectation", "expected", "observed", "observed_text", "unexpected_count",
+                     "unexpected_share", "examples", "error", "result"):
+            assert getattr(g, attr) == getattr(w, attr), (g.spec.name, attr)
+
+
+def test_chunked_validation_equals_one_validate_on_all_rows(damaged, profile):
+    p = plan_with({"expectations": EXTRA, "overrides": {"workclass_not_null": {"kwargs": {"mostly": 0.5}}}})
+    single = quality.validate_single(damaged, p, profile, recent_row_counts=RECENT)
+    chunked = quality.validate(damaged, p, profile, recent_row_counts=RECENT, chunk_rows=700)
+    assert_same_outcomes(chunked, single)
+    # the defects are really there, so the comparison covers failures, counts and 20-example lists
+    assert failed_names(single) >= {"hours_per_week_in_range", "education_known_categories", "request_id_unique",
+                                     "score_in_unit_interval", "request_id_format"}
+    o = by_name(chunked)["hours_per_week_in_range"]
+    assert o.unexpected_count == 90 and len(o.result["partial_unexpected_list"]) == 20
+    assert o.result["partial_unexpected_index_list"] == sorted(o.result["partial_unexpected_index_list"])
+    assert by_name(chunked)["request_id_unique"].unexpected_count == 3
+
+
+def test_chunked_validation_reports_gx_errors_like_one_validate(day, plan, profile):
+    bad = day.assign(age=day["age"].astype(str))
+    single = quality.validate_single(bad, plan, profile)
+    chunked = quality.validate(bad, plan, profile, chunk_rows=700)
+    assert failed_names(chunked) == failed_names(single) == {"age_numeric", "age_in_range"}
+    assert by_name(chunked)["age_in_range"].error and by_name(single)["age_in_range"].error
+    assert by_name(chunked)["age_numeric"].result == by_name(single)["age_numeric"].result
+
+
+def test_parquet_day_read_in_chunks_equals_the_frame(damaged, profile, tmp_path):
+    from monitoring_pipelines import sources
+
+    p = plan_with({"expectations": EXTRA}, path=str(tmp_path))
+    d = dt.date(2026, 1, 5)
+    served = damaged.assign(ts=pd.Timestamp(d, tz="UTC") + pd.to_timedelta(np.arange(N_DAY) * 28, unit="s"),
+                            predicted_label=1, latency_ms=20.0, status="ok", model_version="3")
+    other_day = served.iloc[:50].assign(ts=pd.Timestamp(d, tz="UTC") - pd.Timedelta(hours=1))
+    pd.concat([other_day, served], ignore_index=True).to_parquet(tmp_path / f"{d}.parquet", row_group_size=400)
+    frame = sources.read_predictions(p, d)
+    assert len(frame) == N_DAY
+    streamed = quality.validate_parquet(p, profile, d, recent_row_counts=RECENT, chunk_rows=300)
+    assert_same_outcomes(streamed, quality.validate_single(frame, p, profile, recent_row_counts=RECENT))
+    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-06: prediction file not found"):
+        quality.validate_parquet(p, profile, dt.date(2026, 1, 6))
+
+
+# --------------------------------------------------------------------------------------------------------
+# plan mistakes
+
+
+def problems_of(quality_section: dict) -> dict[str, str]:
+    from monitoring_pipelines.errors import PlanError
+
+    with pytest.raises(PlanError) as exc:
+        plan_with(quality_section)
+    return {field: msg for _, field, msg in exc.value.problems}
+
+
+def test_quality_section_mistakes_are_reported_at_load_with_their_field():
+    got = problems_of({
+        "volume": {"min_rows": 10, "max_rows": 5},
+        "expectations": [
+            {"name": "age_not_null", "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
+            {"name": "my-check", "type": "check_the_mean", "kwargs": {"column": "age", "row_condition": "age>3"}},
+            {"name": "ok_name", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 1}},
+            {"name": "ok_name", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 1}},
+        ],
+        "overrides": {"age_in_rnage": {"blocking": True}, "row_volume": {"blocking": True},
+                      "sex_present": {"kwargs": {"column": "gender"}}, "race_present": {}},
+        "disable": ["no_such_check", "age_numeric", "age_numeric"],
+    })
+    assert set(got) == {"quality.volume.min_rows", "quality.expectations[0].name", "quality.expectations[1].name",
+                        "quality.expectations[1].type", "quality.expectations[1].kwargs.row_condition",
+                        "quality.expectations[3].name", "quality.overrides.age_in_rnage", "quality.overrides.row_volume",
+                        "quality.overrides.sex_present.kwargs.column", "quality.overrides.race_present",
+                        "quality.disable[0]", "quality.disable[2]"}
+    assert "derived check; change it under quality.overrides.age_not_null" in got["quality.expectations[0].name"]
+    assert "unknown check 'age_in_rnage'" in got["quality.overrides.age_in_rnage"]
+    assert "age_in_range" in got["quality.overrides.age_in_rnage"]  # lists the names that exist
+    assert "also quality.expectations[2].name" in got["quality.expectations[3].name"]
+    with pytest.raises(Exception, match="Extra inputs are not permitted"):
+        plan_with({"expectations": [{"name": "a", "type": "expect_column_to_exist", "kwarg": {}}]})
+
+
+def test_gx_rejects_unknown_types_and_bad_kwargs_naming_the_field(day, profile):
+    from monitoring_pipelines.errors import PlanError
+
+    p = plan_with({
+        "expectations": [
+            {"name": "typo", "type": "expect_column_mean_to_be_betwen", "kwargs": {"column": "age"}},
+            {"name": "bad_bound", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": "old"}},
+            {"name": "no_column", "type": "expect_column_values_to_not_be_null", "kwargs": {}},
+            {"name": "other_table", "type": "expect_table_row_count_to_equal_other_table", "kwargs": {"other_table_name": "t"}},
+            {"name": "fine", "type": "expect_column_max_to_be_between", "kwargs": {"column": "age", "max_value": 99}},
+        ],
+        "overrides": {"age_in_range": {"kwargs": {"mostly": 1.5}}, "age_not_null": {"kwargs": {"colour": "red"}}},
+    })  # loads: the plan schema does not import GX
+    got = dict(quality.expectation_problems(p))
+    assert set(got) == {"quality.expectations[0].type", "quality.expectations[1].kwargs.min_value",
+                        "quality.expectations[2].kwargs.column", "quality.expectations[3].type",
+                        "quality.overrides.age_in_range.kwargs.mostly", "quality.overrides.age_not_null.kwargs.colour"}
+    assert "did you mean 'expect_column_mean_to_be_between'" in got["quality.expectations[0].type"]
+    assert "not a valid float" in got["quality.expectations[1].kwargs.min_value"]
+    assert "field required" in got["quality.expectations[2].kwargs.column"]
+    assert "not supported on a day's batch" in got["quality.expectations[3].type"]
+    assert "less than or equal to 1.0" in got["quality.overrides.age_in_range.kwargs.mostly"]
+    assert "has no argument 'colour'" in got["quality.overrides.age_not_null.kwargs.colour"]
+    with pytest.raises(PlanError) as exc:  # the nightly run refuses the plan before reading data
+        quality.validate(day, p, profile)
+    assert {(f, fld) for f, fld, _ in exc.value.problems} == {("model adult_income", fld) for fld in got}
+    assert "model adult_income: quality.expectations[0].type: unknown" in str(exc.value)

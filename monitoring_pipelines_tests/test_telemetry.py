@@ -170,3 +170,36 @@ def test_otel_sdk_disabled_turns_tracing_off(monkeypatch):
     with telemetry.step("drift", model="m", day=DAY):
         pass
     assert telemetry._provider is None
+
+
+def test_a_nightly_run_emits_one_span_per_monitoring_step_with_its_rows(demo_world, spans):
+    """Through the real nightly job: every asset of the day is a span of that model, day and run."""
+    import dagster as dg
+    import numpy as np
+
+    from monitoring_pipelines.defs import names as n
+    from monitoring_pipelines.definitions import build_definitions
+    from monitoring_pipelines.demo import scenario
+
+    w = demo_world
+    preds, _ = scenario.simulate_day(w.plan, 1, w.plan.schedule.start_date, w.pool, w.model, w.version,
+                                     np.random.default_rng([scenario.SEED, 1]))
+    scenario.write_day(w.plan, preds, preds.iloc[0:0][[]].assign(request_id=[], label=[], labelled_at=[]))
+    defs = build_definitions([w.plan])
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def(n.scoped(w.plan.name, n.REFRESH_REFERENCE)).execute_in_process(
+            instance=instance).success
+        result = defs.resolve_job_def(n.scoped(w.plan.name, n.NIGHTLY_MONITORING)).execute_in_process(
+            instance=instance, partition_key="2026-01-01")
+    assert result.success
+    by_name = {s.name: s for s in spans.get_finished_spans() if s.attributes.get("monitoring.dagster_run_id") == result.run_id}
+    assert set(by_name) == {f"monitoring.{f}" for f in (
+        "quality", "drift", "performance", "fairness", "service", "comparison", "health", "incidents")}
+    for span in by_name.values():
+        assert span.attributes["monitoring.model"] == w.plan.name and span.attributes["monitoring.outcome"] == "ok"
+        if span.name != "monitoring.incidents":  # unpartitioned: no day
+            assert span.attributes["monitoring.day"] == "2026-01-01"
+    assert by_name["monitoring.quality"].attributes["monitoring.rows"] == len(preds)
+    drift_meta = result.asset_materializations_for_node(f"{w.plan.name}__{n.DRIFT_REPORT}")[0].metadata
+    assert by_name["monitoring.drift"].attributes["monitoring.rows"] == drift_meta["evaluated_rows"].value > 0
+    assert by_name["monitoring.quality"].attributes["monitoring.model_version"] == w.version

@@ -36,6 +36,7 @@ class RetrainConfig(dg.Config):
 
 class ActionConfig(dg.Config):
     reason: str = "manual"
+    day: str = ""  # ISO day of the evidence / breach behind the action; '' = not tied to a day
 
 
 def _alias_job(plan: MonitoringPlan, job: str, op: str, action, description: str) -> dg.JobDefinition:
@@ -45,7 +46,8 @@ def _alias_job(plan: MonitoringPlan, job: str, op: str, action, description: str
     @dg.op(name=f"{m}__{op}", description=description)
     def alias_op(context, config: ActionConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
         return action(plan, registry.registry, store.store, reason=config.reason, run_id=context.run_id,
-                      actor=context.run.tags.get("dagster/sensor_name", "user"))
+                      actor=context.run.tags.get("dagster/sensor_name", "user"),
+                      day=dt.date.fromisoformat(config.day) if config.day else None)
 
     @dg.job(name=n.scoped(m, job), tags={n.TAG_MODEL: m}, description=description)
     def alias_job():
@@ -63,15 +65,24 @@ def _sensor(**kwargs):
     return decorate
 
 
-def _health_records(context, model: str, after: int | None):
-    return context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=n.key(model, n.MODEL_HEALTH), after_storage_id=after), limit=500,
-        ascending=True).records
+HEALTH_PAGE = 500  # model_health records a sensor reads per tick; the cursor moves past them, the rest come next tick
 
 
 def _new_health_records(context, model: str):
-    """model_health materializations since the sensor's cursor (a storage id), oldest first."""
-    return _health_records(context, model, int(context.cursor) if context.cursor else None)
+    """The oldest ``HEALTH_PAGE`` model_health materializations after the sensor's cursor (a storage id)."""
+    return context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=n.key(model, n.MODEL_HEALTH),
+                              after_storage_id=int(context.cursor) if context.cursor else None),
+        limit=HEALTH_PAGE, ascending=True).records
+
+
+def _newest_health_record(context, model: str):
+    """The newest model_health materialization after the sensor's cursor, or None."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=n.key(model, n.MODEL_HEALTH),
+                              after_storage_id=int(context.cursor) if context.cursor else None),
+        limit=1, ascending=False).records
+    return records[0] if records else None
 
 
 def _meta(record, key: str, default=None):
@@ -84,7 +95,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
     partitioned = [a for a in assets if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None]
 
     nightly = dg.define_asset_job(
-        n.scoped(m, n.NIGHTLY_MONITORING), selection=dg.AssetSelection.assets(*partitioned),
+        n.scoped(m, n.NIGHTLY_MONITORING), selection=dg.AssetSelection.assets(*partitioned, n.key(m, n.INCIDENTS)),
         description=f"One UTC day of {m}: quality checks, drift, performance, fairness, service health, "
                     "challenger comparison and the day's health summary.",
         tags={n.TAG_MODEL: m})
@@ -92,7 +103,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         n.scoped(m, n.REFRESH_REFERENCE), selection=[n.key(m, n.REFERENCE_PROFILE)],
         description=f"Recompute the reference profile of {m}'s current champion version.", tags={n.TAG_MODEL: m})
 
-    @dg.op(name=f"{m}__retrain")
+    @dg.op(name=f"{m}__retrain", pool="retrain")  # the instance's pool limit: one retrain at a time across models
     def retrain_op(context, config: RetrainConfig, store: MetricStoreResource, registry: RegistryResource) -> str:
         """Train a new version with the plan's recipe on the recent labelled window and register it as challenger."""
         day = (dt.date.fromisoformat(config.day) if config.day
@@ -194,63 +205,101 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
              default_status=dg.DefaultSensorStatus.RUNNING)
     def challenger_promotion(context: dg.SensorEvaluationContext, store: MetricStoreResource,
                              registry: RegistryResource):
-        """Promote a challenger that beat the champion by the plan's uplift on enough labelled days
-        (actions.promote). With approval: manual it records a pending request instead; a person launches
-        promote_challenger from the UI."""
+        """Promote the challenger when its shadow evidence since it became challenger holds the plan's rule
+        (actions.promote): enough labelled days, pooled ROC AUC uplift, a significant combined DeLong test, no
+        fairness gap widened beyond the tolerance, no day with failed blocking checks. Days inside its training
+        window, and days used up by an earlier rollback of the same version, never count. With approval: manual
+        it records a pending promotion (audit trail and an observation on challenger_comparison) and nothing
+        moves: a person launches promote_challenger."""
+        from monitoring_pipelines import comparison as cmp
+
         rule = plan.actions.promote
         if rule is None:
             return dg.SkipReason(f"model {m}: the plan allows no promotion")
-        challenger = registry.registry.by_alias(m, CHALLENGER)
+        reg = registry.registry
+        challenger = reg.by_alias(m, CHALLENGER)
         if challenger is None:
             return dg.SkipReason("no challenger")
-        rows = store.store.rows(m, family="comparison", metric=f"{rule.metric}_delta")
-        rows = rows[rows["segment"] == f"challenger={challenger.version}"]
-        better = sorted(str(d) for d in rows[rows["value"] >= rule.min_uplift]["partition_date"])
-        if len(better) < rule.min_days:
-            return dg.SkipReason(f"challenger v{challenger.version} better by >= {rule.min_uplift} on "
-                                 f"{len(better)} of {rule.min_days} required labelled days")
-        reason = f"challenger v{challenger.version} beat {rule.metric} by >= {rule.min_uplift} on days {better}"
+        if challenger.version == reg.require(m, CHAMPION).version:
+            return dg.SkipReason(f"challenger v{challenger.version} is already the champion")
+        evidence = cmp.stored_evidence(store.store, plan, challenger)
+        refusals = evidence.refusals(rule)
+        if refusals:
+            return dg.SkipReason(f"{evidence.describe()}; not promoted: {'; '.join(refusals)}")
+        reason = evidence.describe()
+        day = evidence.last_day.isoformat()
         if rule.approval == "manual":
-            pending = store.store.actions(m)
-            already = pending[(pending["action"] == "promote") & (pending["status"] == "pending_approval")
-                              & (pending["to_version"] == challenger.version)]
-            if already.empty:
-                store.store.record_action(model=m, action="promote", status="pending_approval", trigger=reason,
-                                          to_version=challenger.version, actor=context.sensor_name)
-            return dg.SkipReason(f"{reason}; awaiting approval: launch {n.scoped(m, n.PROMOTE_CHALLENGER)}")
-        return dg.RunRequest(run_key=f"promote:{m}:v{challenger.version}",
-                             run_config={"ops": {f"{m}__promote": {"config": {"reason": reason}}}},
-                             tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "evidence"})
+            audit = store.store.actions(m)
+            already = audit[(audit["action"] == "promote") & (audit["status"] == "pending_approval")
+                            & (audit["to_version"] == challenger.version)]
+            skip = f"{reason}; awaiting approval: launch {n.scoped(m, n.PROMOTE_CHALLENGER)}"
+            if not already.empty:
+                return dg.SkipReason(skip)
+            store.store.record_action(model=m, action="promote", status="pending_approval", trigger=reason,
+                                      partition_date=evidence.last_day, to_version=challenger.version,
+                                      actor=context.sensor_name)
+            pending = dg.AssetObservation(asset_key=n.key(m, n.CHALLENGER_COMPARISON), partition=day, metadata={
+                "pending_promotion": f"v{challenger.version}", "evidence": reason,
+                "approve": f"launch job {n.scoped(m, n.PROMOTE_CHALLENGER)} with config "
+                           f"ops.{m}__promote.config = {{reason: 'approved: ...', day: '{day}'}}"})
+            return dg.SensorResult(skip_reason=skip, asset_events=[pending])
+        return dg.RunRequest(run_key=f"promote:{m}:v{challenger.version}:{day}",
+                             run_config={"ops": {f"{m}__promote": {"config": {"reason": reason, "day": day}}}},
+                             tags={n.TAG_MODEL: m, n.TAG_TRIGGER: "evidence", n.TAG_TRIGGER_DAY: day})
 
     @_sensor(name=n.scoped(m, n.ROLLBACK_SENSOR), job=rollback_champion, minimum_interval_seconds=60,
              default_status=dg.DefaultSensorStatus.RUNNING)
-    def post_promotion_rollback(context: dg.SensorEvaluationContext, registry: RegistryResource):
-        """Roll back a champion whose health breaches the plan's rollback triggers (actions.rollback.on) within
-        the plan's number of monitored days after its promotion, when a previous champion exists."""
+    def post_promotion_rollback(context: dg.SensorEvaluationContext, store: MetricStoreResource,
+                                registry: RegistryResource):
+        """Roll back a promoted champion that breaches the plan's rollback triggers (actions.rollback.on) on one
+        of the first within_days_of_promotion days it served (days attributed by the model_version of the
+        prediction log, not by the alias at run time), when the previous champion, scored in shadow on the same
+        days, was better. One rollback per promotion (run key)."""
+        from monitoring_pipelines import comparison as cmp
+
         rule = plan.actions.rollback
         if rule is None or not rule.on:
             return dg.SkipReason(f"model {m}: the plan allows no rollback")
-        records = _new_health_records(context, m)
-        if not records:
+        newest = _newest_health_record(context, m)
+        if newest is None:
             return dg.SkipReason("no new model_health")
-        cursor = str(records[-1].storage_id)
+        cursor = str(newest.storage_id)
         reg = registry.registry
         champion, previous = reg.require(m, CHAMPION), reg.by_alias(m, PREVIOUS_CHAMPION)
         if previous is None or actions.TAG_CHAMPION_SINCE not in champion.tags:
             return dg.SensorResult(cursor=cursor, skip_reason="no promotion to roll back")
-        served = [r for r in _health_records(context, m, None) if _meta(r, "model_version") == champion.version]
-        window = {r.partition_key for r in sorted(served, key=lambda r: r.partition_key)[:rule.within_days_of_promotion]}
-        for rec in records:
-            if rec.partition_key not in window or _meta(rec, "model_version") != champion.version:
-                continue
-            hit = _triggered(rec, rule.on)
-            if hit:
-                reason = f"{hit[0]} on {rec.partition_key}, within {rule.within_days_of_promotion} days of promotion"
-                return dg.SensorResult(cursor=cursor, run_requests=[dg.RunRequest(
-                    run_key=f"rollback:{m}:v{champion.version}",
-                    run_config={"ops": {f"{m}__rollback": {"config": {"reason": reason}}}},
-                    tags={n.TAG_MODEL: m, n.TAG_TRIGGER: hit[0], n.TAG_TRIGGER_DAY: rec.partition_key})])
-        return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} healthy")
+        served = cmp.served_by(store.store.rows(m, family="comparison", metric="served_rows"))
+        stint = []  # the days champion's version served since it last took over, newest first
+        for day in sorted(served, reverse=True):
+            if served[day] != champion.version:
+                break
+            stint.append(day)
+        window = sorted(stint)[:rule.within_days_of_promotion]
+        if not window:
+            return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} has served no "
+                                                              "monitored day yet")
+        rows = store.store.rows(m, start=window[0], end=window[-1])
+        breached = {d: hit for d in window if (hit := _day_triggers(rows[rows["partition_date"] == d], rule.on))}
+        if not breached:
+            return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} healthy on its first "
+                                   f"{len(window)} served day(s) {window[0]}..{window[-1]}")
+        evidence = cmp.accumulate(rows, role=cmp.PREVIOUS_ROLE, version=previous.version, since=None,
+                                  min_coverage=0.0, days=set(breached))
+        if not evidence.days or evidence.delta <= 0:
+            why = ("was not scored on them" if not evidence.days
+                   else f"was not better (roc_auc delta {evidence.delta:+.4f})")
+            return dg.SensorResult(cursor=cursor, skip_reason=f"champion v{champion.version} breached "
+                                   f"{sorted(d.isoformat() for d in breached)}, but previous champion "
+                                   f"v{previous.version} {why}; not rolling back")
+        first = min(breached)
+        reason = (f"champion v{champion.version} breached {', '.join(breached[first])} on {first} (served day "
+                  f"{window.index(first) + 1} of {rule.within_days_of_promotion}); previous champion "
+                  f"v{previous.version} was better on the breached days (roc_auc delta {evidence.delta:+.4f}, "
+                  f"{evidence.rows} rows)")
+        return dg.SensorResult(cursor=cursor, run_requests=[dg.RunRequest(
+            run_key=f"rollback:{m}:v{champion.version}:{champion.tags[actions.TAG_CHAMPION_SINCE]}",
+            run_config={"ops": {f"{m}__rollback": {"config": {"reason": reason, "day": stint[0].isoformat()}}}},
+            tags={n.TAG_MODEL: m, n.TAG_TRIGGER: breached[first][0], n.TAG_TRIGGER_DAY: first.isoformat()})])
 
     @_sensor(name=n.scoped(m, n.REFERENCE_SENSOR), job=refresh, minimum_interval_seconds=120,
              default_status=dg.DefaultSensorStatus.RUNNING)
@@ -267,7 +316,10 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         failed = context.instance.get_runs(dg.RunsFilter(job_name=n.scoped(m, n.REFRESH_REFERENCE),
                                                          statuses=[dg.DagsterRunStatus.FAILURE],
                                                          tags={n.TAG_CHAMPION_VERSION: champion.version}))
-        return dg.RunRequest(run_key=f"reference:{m}:v{champion.version}:{len(failed)}",
+        # one key per stint as champion (a rolled-back-to version must be profiled again: the latest profile is
+        # another version's), and a new key per failure
+        stint = champion.tags.get(actions.TAG_CHAMPION_SINCE, "")
+        return dg.RunRequest(run_key=f"reference:{m}:v{champion.version}:{stint}:{len(failed)}",
                              tags={n.TAG_MODEL: m, n.TAG_CHAMPION_VERSION: champion.version})
 
     return {"jobs": [nightly, refresh, retrain_model, promote_challenger, rollback_champion],
@@ -279,6 +331,17 @@ def _triggered(record, rules: list[str]) -> list[str]:
     """The plan rules ('<family>.<warning|critical>') that a model_health record meets or exceeds."""
     return [r for r in rules
             if Status(_meta(record, f"status.{r.split('.')[0]}", "unknown")).rank >= Status(r.split(".")[1]).rank]
+
+
+def _day_triggers(rows, rules: list[str]) -> list[str]:
+    """The plan rules ('<family>.<warning|critical>') that a day's stored rows meet or exceed."""
+    out = []
+    for r in rules:
+        family, _, severity = r.partition(".")
+        statuses = rows.loc[rows["family"] == family, "status"]
+        if any(Status(s).rank >= Status(severity).rank for s in statuses):
+            out.append(r)
+    return out
 
 
 def _retrain_running(context, model: str) -> bool:

@@ -16,6 +16,7 @@ FAIRNESS = "fairness"
 SERVICE_HEALTH = "service_health"
 CHALLENGER_COMPARISON = "challenger_comparison"
 MODEL_HEALTH = "model_health"
+INCIDENTS = "incidents"  # unpartitioned: the incidents across all days
 
 # assets a late label changes
 LABEL_DEPENDENT = (PERFORMANCE, FAIRNESS, CHALLENGER_COMPARISON, MODEL_HEALTH)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import MonitoringError
-from monitoring_pipelines.plan import MonitoringPlan, load_plans
+from monitoring_pipelines.plan import AlertChannel, MonitoringPlan, load_plans
 
 DEMO_MODEL = "adult_income"
 DEMO_TAG = "monitoring.demo"
@@ -36,6 +36,11 @@ class DemoResult:
     failed_runs: dict[str, str] = field(default_factory=dict)  # day -> why the nightly run failed
     launched: list[str] = field(default_factory=list)  # "day: job (sensor)"
     seconds: float = 0.0
+    notifications: list[dict] = field(default_factory=list)  # what the local on-call webhook received
+    refused_notifications: int = 0  # requests whose signature did not verify
+
+
+ALERTS_FILE = "demo-alerts.jsonl"
 
 
 def _demo_plan(plans: list[MonitoringPlan]) -> MonitoringPlan:
@@ -52,6 +57,7 @@ def _reset(plan: MonitoringPlan, home: Path, say) -> None:
     """Start from a clean demo state; never touch what the demo did not create."""
     for sub in ("demo-data", "reports"):
         shutil.rmtree(home / sub, ignore_errors=True)
+    (home / ALERTS_FILE).unlink(missing_ok=True)
     if not os.environ.get(settings.STORE_URL_ENV):
         (home / "metrics.db").unlink(missing_ok=True)
     else:
@@ -60,6 +66,11 @@ def _reset(plan: MonitoringPlan, home: Path, say) -> None:
         store = MetricStore()
         store.migrate()
         store.delete_model(plan.name)
+        from monitoring_pipelines import incidents
+        from monitoring_pipelines.notify import outbox
+
+        incidents.delete_model(store, plan.name)
+        outbox.delete_model(store, plan.name)
     if not os.environ.get(settings.MLFLOW_URI_ENV):
         (home / "mlflow.db").unlink(missing_ok=True)
         shutil.rmtree(home / "mlartifacts", ignore_errors=True)
@@ -173,9 +184,8 @@ class _Daemon:
 
 
 def run_demo(days: int = 30, say=print) -> DemoResult:
-    """Run the scenario for ``days`` days (1..30) and return the per-day table."""
-    from monitoring_pipelines.definitions import build_definitions
-    from monitoring_pipelines.demo import load_adult, scenario
+    """Run the scenario for ``days`` days (1..30) and return the per-day table and the notifications sent."""
+    from monitoring_pipelines.demo import scenario
 
     started = time.perf_counter()
     if not 1 <= days <= scenario.DAYS:
@@ -184,6 +194,33 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
     plan = _demo_plan(plans)
     home = settings.monitoring_home()
     _reset(plan, home, say)
+    from monitoring_pipelines.demo.alert_receiver import CHANNEL, KEY_ENV, URL_ENV, AlertReceiver
+
+    receiver = AlertReceiver(home / ALERTS_FILE)
+    saved_env = {k: os.environ.get(k) for k in (URL_ENV, KEY_ENV)}
+    with receiver:
+        os.environ[URL_ENV], os.environ[KEY_ENV] = receiver.url, receiver.key
+        try:
+            # the demo's on-call channel: a signed webhook to the local receiver (the bundled plan has none)
+            channels = [*plan.alerts.channels, AlertChannel.model_validate(CHANNEL)]
+            plan = plan.model_copy(update={"alerts": plan.alerts.model_copy(update={"channels": channels})})
+            plans = [plan if p.name == plan.name else p for p in plans]
+            result = _run_days(plans, plan, home, days, say, started)
+        finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    result.notifications = list(receiver.received)
+    result.refused_notifications = receiver.refused
+    return result
+
+
+def _run_days(plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, days: int, say, started: float) -> "DemoResult":
+    from monitoring_pipelines.definitions import build_definitions
+    from monitoring_pipelines.demo import load_adult, scenario
+
     instance = _instance()
     _wipe_dagster(instance, plan)
     from monitoring_pipelines.store import MetricStore
@@ -230,10 +267,12 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
         if not run.success:
             result.failed_runs[day.isoformat()] = _failure(run)
         launched = daemon.sensors_tick()
+        if day_index == scenario.HAND_PROMOTION_DAY:
+            launched += _promote_by_hand(daemon, plan, store, registry, day)
         for sensor, job, res in launched:
             result.launched.append(f"{day}: {job} ({sensor}){'' if res.success else ' FAILED'}")
         acts = store.actions(plan.name)
-        day_actions[day.isoformat()] = [f"{a.action}:{a.status}" for a in acts.iloc[actions_before:].itertuples()]
+        day_actions[day.isoformat()] = [_action_label(a) for a in acts.iloc[actions_before:].itertuples()]
         actions_before = len(acts)
         say(f"day {day_index:2d} {day}: {len(preds):5d} predictions, {len(arrived):5d} labels arrived, nightly run "
             f"{status}; sensors launched {len(launched)} run(s)" + "".join(f"\n    {s} -> {j}" for s, j, _ in launched))
@@ -241,6 +280,29 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
     result.table = day_table(plan, store, days, day_actions)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _promote_by_hand(daemon: _Daemon, plan: MonitoringPlan, store, registry, day: dt.date) -> list:
+    """The scenario's person: register a hand-trained version, point ``challenger`` at it and launch
+    promote_challenger from the UI (no sensor: the audit trail says ``user``); then the daemon's next tick."""
+    from monitoring_pipelines.defs import names as n
+    from monitoring_pipelines.demo import scenario
+    from monitoring_pipelines.registry import CHALLENGER
+
+    version = scenario.register_hand_trained(plan, store, day, settings.mlflow_tracking_uri(),
+                                             settings.mlflow_artifact_root())
+    registry.set_alias(plan.name, CHALLENGER, version)
+    run = daemon.launch(n.scoped(plan.name, n.PROMOTE_CHALLENGER), tags={n.TAG_MODEL: plan.name}, run_config={
+        "ops": {f"{plan.name}__promote": {"config": {"reason": f"by hand: {scenario.HAND_PROMOTION}",
+                                                      "day": day.isoformat()}}}})
+    return [(f"by hand, version {version}", n.scoped(plan.name, n.PROMOTE_CHALLENGER), run), *daemon.sensors_tick()]
+
+
+def _action_label(a) -> str:
+    """'retrain v2', 'promote v3 (by hand)', 'rollback v2', with the status unless it succeeded."""
+    target = f" v{a.to_version}" if isinstance(a.to_version, str) and a.to_version else ""
+    by_hand = " (by hand)" if a.actor == "user" else ""
+    return f"{a.action}{target}{by_hand}" + ("" if a.status == "succeeded" else f": {a.status}")
 
 
 def _failure(run) -> str:
@@ -257,6 +319,7 @@ def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, lis
     from monitoring_pipelines.health import figure, worst_fairness_gap
 
     rows = store.rows(plan.name)
+    changes = incident_changes(store, plan.name)
     out = []
     for _, day in scenario.scenario_days(plan, days):
         r = rows[rows["partition_date"] == day]
@@ -280,10 +343,27 @@ def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, lis
             "worst_fairness_gap": worst_fairness_gap(r),
             "p99_latency_ms": value("service", "latency_p99_ms"),
             "protected_shift": ",".join(sorted(shifted)),
-            "alerts": len(breached.groupby(["family", "metric"])),
+            "breaches": len(breached.groupby(["family", "metric"])),
+            "incidents": " ".join(changes.get(day, [])),
             "actions": ", ".join(day_actions.get(day.isoformat(), [])),
         })
     return pd.DataFrame(out)
+
+
+_MARK = {"opened": "+", "escalated": "^", "resolved": "-"}
+
+
+def incident_changes(store, model: str) -> dict[dt.date, list[str]]:
+    """Per day of data: the incidents opened (+), escalated (^) and resolved (-) there, e.g. ``+roc_auc:critical``."""
+    from monitoring_pipelines import incidents
+
+    out: dict[dt.date, list[str]] = {}
+    for inc in incidents.incidents(store, model).itertuples():
+        for ev in incidents.timeline(store, inc.id).itertuples():
+            if ev.kind in _MARK and ev.day is not None:
+                label = f"{_MARK[ev.kind]}{inc.metric}" + (f":{ev.severity}" if ev.kind != "resolved" else "")
+                out.setdefault(ev.day, []).append(label)
+    return out
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -291,13 +371,15 @@ def format_table(table: pd.DataFrame) -> str:
         return "-" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{v:.{digits}f}"
 
     header = (f"{'day':10} {'rows':>5} {'failed':>6} {'drift':>5} {'AUC':>6} {'cover':>5} {'fair gap':>8} "
-              f"{'group shift':>11} {'p99 ms':>7} {'alerts':>6}  actions")
+              f"{'group shift':>11} {'p99 ms':>7} {'breach':>6}  incidents / actions")
     lines = [header, "-" * len(header)]
     for r in table.itertuples():
         auc = fmt(r.auc, 3) + ("*" if r.auc_estimated else " ")
         lines.append(f"{r.day:10} {fmt(r.rows, 0):>5} {fmt(r.failed_checks, 0):>6} {fmt(r.drifted_share, 2):>5} "
                      f"{auc:>6} {fmt(r.label_coverage, 2):>5} {fmt(r.worst_fairness_gap, 3):>8} "
-                     f"{r.protected_shift or '-':>11} {fmt(r.p99_latency_ms, 0):>7} {r.alerts:>6}  {r.actions}")
+                     f"{r.protected_shift or '-':>11} {fmt(r.p99_latency_ms, 0):>7} {r.breaches:>6}  "
+                     + "  ".join(x for x in (r.incidents, r.actions and f"[{r.actions}]") if x))
     lines.append("AUC: realised once labels landed; * = estimated from scores (labels not landed yet). "
-                 "group shift: protected attributes whose distribution drifted.")
+                 "group shift: protected attributes whose distribution drifted. breach: metrics beyond a threshold; "
+                 "incidents: +opened ^escalated -resolved (on the day of the data); [actions].")
     return "\n".join(lines)

@@ -95,6 +95,30 @@ EVENTS: tuple[Event, ...] = (
 )
 
 
+# A person's step in the scenario (not traffic): at the end of this day an engineer registers a model they
+# trained by hand on a labelled extract whose labels were joined to the wrong rows (training.train_mislabelled)
+# and promotes it by launching promote_challenger, skipping the shadow comparison. It serves from the next day;
+# its labels arrive three days later, and the rollback sensor returns to the previous champion.
+HAND_PROMOTION_DAY = 26
+HAND_PROMOTION = ("an engineer promotes a hand-trained version (labels joined to the wrong rows) by launching "
+                  "promote_challenger, skipping the shadow comparison")
+
+
+def register_hand_trained(plan: MonitoringPlan, store, day: dt.date, tracking_uri: str, artifact_root: str) -> str:
+    """The scenario's hand-made version: ``training.train_mislabelled`` on the labelled rows of the plan's
+    retraining window up to ``day`` (80 % to fit, the last 20 % as its reference data); no alias is moved."""
+    from monitoring_pipelines.actions import HOLDOUT_SHARE, training_window
+    from monitoring_pipelines.demo.training import train_mislabelled
+
+    window = training_window(plan, store, day).frame.sort_values(plan.data.predictions.timestamp)
+    cut = int(len(window) * (1 - HOLDOUT_SHARE))
+    model = train_mislabelled(window.iloc[:cut], plan, label=plan.data.reference.label)
+    return register_version(plan, model, window.iloc[cut:], tracking_uri, artifact_root,
+                            run_name=f"{plan.name}-hand-trained-{day}", estimator="HistGradientBoosting",
+                            train_rows=cut, tags={"monitoring.role": "hand_trained",
+                                                  "monitoring.trigger_day": day.isoformat()})
+
+
 # ----------------------------------------------------------------------------------------------------------
 # data split and champion
 
@@ -144,6 +168,24 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
     ``tracking_uri`` (the same store unless MLFLOW_REGISTRY_URI says otherwise); MLflow's global tracking URI
     is left as it was.
     """
+    from monitoring_pipelines.demo.training import train
+
+    model = train(train_df, plan, label=plan.data.reference.label)
+    version = register_version(plan, model, reference_df, tracking_uri, artifact_root,
+                               run_name=f"{plan.name}-initial-champion", estimator="LogisticRegression",
+                               train_rows=len(train_df), tags={"monitoring.role": "initial_champion"})
+    from monitoring_pipelines.actions import mark_champion
+    from monitoring_pipelines.registry import Registry
+
+    # through the one alias mover, so the version is known to have served (rollback may return to it)
+    mark_champion(Registry(tracking_uri), plan.name, version, "initial champion (demo)")
+    return version
+
+
+def register_version(plan: MonitoringPlan, model, reference_df: pd.DataFrame, tracking_uri: str, artifact_root: str,
+                     *, run_name: str, estimator: str, train_rows: int, tags: dict[str, str] | None = None) -> str:
+    """Log ``model`` (a fitted pipeline) with its reference data (``reference_df`` scored by ``model``) as a
+    new version of ``plan.name``, tag it with ``tags``, and return the version. No alias is moved."""
     import mlflow
     import mlflow.sklearn
     import sklearn
@@ -151,17 +193,16 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
     from mlflow.models import infer_signature
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-    from monitoring_pipelines.demo.training import SKOPS_TRUSTED_TYPES, train
+    from monitoring_pipelines.demo.training import SKOPS_TRUSTED_TYPES
 
     if plan.data.reference.source != "mlflow_artifact":
-        raise ValueError(f"{plan.name}: register_champion needs data.reference.source = mlflow_artifact")
+        raise ValueError(f"{plan.name}: registering a demo version needs data.reference.source = mlflow_artifact")
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(plan.name)
     exp_id = exp.experiment_id if exp else client.create_experiment(plan.name, artifact_location=artifact_root)
 
     inputs = plan.features.model_inputs
     label = plan.data.reference.label
-    model = train(train_df, plan, label=label)
     score = model.predict_proba(reference_df[inputs])[:, 1]
     y = reference_df[label].astype(int)
     reference = reference_df[[*inputs, *plan.features.context]].copy()
@@ -170,8 +211,8 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
     reference[plan.data.predictions.prediction] = (score >= 0.5).astype("int64")
     reference = reference.reset_index(drop=True)
 
-    with _tracking_uri(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=f"{plan.name}-initial-champion"):
-        mlflow.log_params({"estimator": "LogisticRegression", "train_rows": len(train_df),
+    with _tracking_uri(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=run_name):
+        mlflow.log_params({"estimator": estimator, "train_rows": train_rows,
                            "reference_rows": len(reference_df), "features": ",".join(inputs)})
         mlflow.log_metrics({"roc_auc": roc_auc_score(y, score), "accuracy": accuracy_score(y, score >= 0.5),
                             "log_loss": log_loss(y, score)})
@@ -190,12 +231,8 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
         mlflow.set_tag("monitoring.reference_artifact", plan.data.reference.artifact_path)
 
     version = str(info.registered_model_version)
-    client.set_model_version_tag(plan.name, version, "monitoring.role", "initial_champion")
-    from monitoring_pipelines.actions import mark_champion
-    from monitoring_pipelines.registry import Registry
-
-    # through the one alias mover, so the version is known to have served (rollback may return to it)
-    mark_champion(Registry(tracking_uri), plan.name, version, "initial champion (demo)")
+    for k, v in (tags or {}).items():
+        client.set_model_version_tag(plan.name, version, k, v)
     return version
 
 
