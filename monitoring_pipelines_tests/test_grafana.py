@@ -135,3 +135,18 @@ def test_panels_return_the_demo_figures(demo_on_postgres):
     rank = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
     for family, sub in latest.groupby("family"):
         assert health[family] == max(rank[s] for s in sub["status"]), family
+
+
+def test_the_open_incidents_panel_lists_what_the_incident_tracker_holds_open(demo_on_postgres):
+    from monitoring_pipelines import incidents
+
+    engine, store = demo_on_postgres
+    (sql,) = _panel("Open incidents")
+    panel = run(engine, expand(sql, "adult_income"))
+    live = incidents.incidents(store, "adult_income", states=("open", "acknowledged"))
+    assert sorted(zip(panel["family"], panel["metric"], panel["severity"])) == sorted(
+        zip(live["family"], live["metric"], live["severity"]))
+    # the broken-pipeline day's data-quality incident was opened on day 8 and resolved after ok days
+    everything = incidents.incidents(store, "adult_income")
+    quality = everything[everything["metric"] == "blocking_failed_checks"]
+    assert list(quality["first_day"]) == [dt.date(2026, 1, 8)] and list(quality["state"]) == ["resolved"]
