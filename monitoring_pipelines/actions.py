@@ -311,10 +311,12 @@ def rollback(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, re
         if day is None:
             rows = store.rows(plan.name)
             day = max(rows["partition_date"]) if len(rows) else dt.datetime.now(dt.timezone.utc).date()
-        _move_then_tag(registry, plan.name, [(CHAMPION, previous.version), (PREVIOUS_CHAMPION, None)],
-                       previous.version, f"rollback: {reason}")
+        # the rolled-back version is marked first: if the alias move then fails, the marks only make it harder to
+        # promote again (what a rollback wants anyway); the reverse order could move the aliases without them
         registry.set_tags(plan.name, current.version, {TAG_EVIDENCE_AFTER: day.isoformat(),
                                                         TAG_ROLLED_BACK: f"{run_id}: {reason}"})
+        _move_then_tag(registry, plan.name, [(CHAMPION, previous.version), (PREVIOUS_CHAMPION, None)],
+                       previous.version, f"rollback: {reason}")
         outcome["to_version"] = previous.version
         outcome["reason"] = f"version {current.version} -> {previous.version}: {reason}"
         return previous.version

@@ -19,6 +19,7 @@ from monitoring_pipelines.plan import MonitoringPlan
 from monitoring_pipelines.store import MetricStore
 
 SENT_KINDS = ("opened", "escalated", "resolved")
+CATCH_UP_DAYS = 7
 
 
 def alert_of(plan: MonitoringPlan, change: IncidentChange, *, run_id: str | None,
@@ -39,10 +40,63 @@ def alert_of(plan: MonitoringPlan, change: IncidentChange, *, run_id: str | None
                  at=change.at)
 
 
+def unsent_changes(store: MetricStore, plan: MonitoringPlan, *, since_days: int = CATCH_UP_DAYS) -> list[IncidentChange]:
+    """State changes recorded in the incident timeline that never reached the outbox: a run that failed between
+    committing the incident change and writing the outbox (the two are separate transactions). Only changes of
+    incidents still open, or resolved within ``since_days``, are caught up (a channel added to a plan later
+    learns about the incidents open now, not about old history)."""
+    if not plan.alerts.channels:
+        return []
+    import datetime as dt
+    import json
+
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=since_days)).isoformat()
+    records = store.query(
+        f"finding unsent incident changes of {plan.name}",
+        "SELECT e.incident_id, e.kind, e.day, e.severity, e.value, e.threshold, e.segments, e.at, "
+        "i.family, i.metric, i.model_version, i.direction, i.opened_at, i.state "
+        "FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
+        "WHERE e.model = :m AND e.kind IN ('opened', 'escalated', 'resolved') "
+        "AND (i.state <> 'resolved' OR i.resolved_at >= :since) "
+        "AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state = e.kind) "
+        "ORDER BY e.at", {"m": plan.name, "since": since})
+    out = []
+    for (incident_id, kind, day, severity, value, threshold, segments, at, family, metric, version, direction,
+         opened_at, _state) in records:
+        segs = tuple(json.loads(segments)) if isinstance(segments, str) else tuple(segments or ())
+        out.append(IncidentChange(
+            kind=kind, incident_id=incident_id, model=plan.name, model_version=version, family=family, metric=metric,
+            segments=segs, segment=segs[0] if segs else "", day=_date(day),
+            severity="ok" if kind == "resolved" else severity, previous_severity=None, value=value,
+            threshold=threshold, direction=direction, context={"note": "sent late: an earlier run stopped before "
+                                                                       "its notification was queued"},
+            opened_at=_moment(opened_at), at=_moment(at)))
+    return out
+
+
+def _date(value):
+    import datetime as dt
+
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _moment(value):
+    import datetime as dt
+
+    if value is None or isinstance(value, dt.datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    moment = dt.datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def dispatch(store: MetricStore, plan: MonitoringPlan, changes: Iterable[IncidentChange], *, run_id: str | None,
              report_url: Callable[[IncidentChange], str | None] = lambda _c: None) -> DeliveryReport:
-    """Notify the plan's channels of ``changes`` (and retry older pending notifications of the model)."""
-    alerts = [alert_of(plan, c, run_id=run_id, report_url=report_url) for c in changes if c.kind in SENT_KINDS]
+    """Notify the plan's channels of ``changes`` and of earlier changes that never reached the outbox (and retry
+    older pending notifications of the model)."""
+    changes = [c for c in changes if c.kind in SENT_KINDS]
+    seen = {(c.incident_id, c.kind) for c in changes}
+    changes += [c for c in unsent_changes(store, plan) if (c.incident_id, c.kind) not in seen]
+    alerts = [alert_of(plan, c, run_id=run_id, report_url=report_url) for c in changes]
     report = notify(store, plan, alerts)
     for outcome in report.delivered:
         incidents.record_notified(store, outcome.incident_id, channel=outcome.channel,

@@ -60,8 +60,20 @@ class Registry:
         return self._client
 
     def _failure(self, what: str, exc: Exception) -> RegistryError:
-        message = getattr(exc, "message", None) or str(exc)
+        message = self._scrub(getattr(exc, "message", None) or str(exc))
         return RegistryError(f"{what}: MLflow registry at {self._where()} failed: {type(exc).__name__}: {message}")
+
+    def _scrub(self, text: str) -> str:
+        """MLflow's own messages quote the full tracking URI (password included): mask it as ``_where`` does."""
+        text = text.replace(self.tracking_uri, self._where())
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            password = make_url(self.tracking_uri).password
+        except (ArgumentError, ValueError):
+            password = None
+        return text.replace(password, "***") if password and len(password) >= 3 else text
 
     def aliases(self, model: str) -> dict[str, str]:
         """alias -> version (as str: the sqlite store gives ints, the REST server strings)."""
@@ -109,7 +121,7 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 -- any load failure is re-raised with the version named
                 raise RegistryError(f"model {ref.model} version {ref.version}"
                                     f"{f' ({ref.alias})' if ref.alias else ''}: cannot be loaded from the MLflow "
-                                    f"registry at {self._where()}: {type(exc).__name__}: {exc}") from exc
+                                    f"registry at {self._where()}: {type(exc).__name__}: {self._scrub(str(exc))}") from exc
             if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
                 raise RegistryError(f"model {ref.model} version {ref.version}: {type(model).__name__} has no "
                                     "predict_proba / classes_ (a fitted scikit-learn classifier is expected)")

@@ -64,7 +64,8 @@ def _night(world, index: int):
 def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing_the_run(world):
     _, _, instance, store, receiver = world
 
-    receiver.default = Reply(503, b"maintenance")  # the channel is down on day 1
+    # the channel is down on day 1, and its error page echoes the secret path (as some proxies do)
+    receiver.default = Reply(503, b"maintenance of " + SECRET_PATH.encode())
     result, health = _night(world, 1)
     first_run_id = result.run_id
     assert result.success  # monitoring results are written even when notification fails
@@ -104,7 +105,42 @@ def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing
     written = [json.dumps([r.__dict__ for r in notify.outbox_rows(store, M)], default=str),
                store.rows(M).to_json(), incidents.incidents(store, M).to_json(default_handler=str),
                incidents.timeline(store, inc.id).to_json(default_handler=str)]
-    for record in instance.all_logs(result.run_id):
-        written.append(str(record))
+    for run_id in (first_run_id, result.run_id):  # the failing day's run logged the delivery errors
+        written += [str(record) for record in instance.all_logs(run_id)]
     text = "\n".join(written)
     assert SECRET_KEY not in text and SECRET_PATH not in text and "T0-secret" not in text
+
+
+def test_a_change_whose_run_stopped_before_queueing_its_notification_is_sent_by_the_next_evaluation(
+        tmp_path, monkeypatch):
+    """incidents.update and the outbox are two transactions: a run that dies between them must not lose the alert."""
+    from monitoring_pipelines.alerting import dispatch
+    from monitoring_pipelines.health import judge, read_history
+    from monitoring_pipelines.metrics import Family, MetricValue
+    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+
+    with HttpReceiver() as receiver:
+        monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.base_url + "/hook")
+        monkeypatch.setenv("TEST_WEBHOOK_KEY", SECRET_KEY)
+        raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
+        raw["alerts"] = {"channels": [{"name": "hook", "type": "webhook", "url_env": "TEST_WEBHOOK_URL",
+                                       "hmac_key_env": "TEST_WEBHOOK_KEY"}]}
+        plan = parse_plan(raw, "plan.yaml")
+        store = MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}")
+        store.migrate()
+        day = dt.date(2026, 1, 5)
+        rows = judge(plan, day, [MetricValue(Family.PERFORMANCE, "roc_auc", 0.7)], model_version="1", alias="champion",
+                     run_id="r1", history=read_history(store, plan, day, ["performance"]))
+        store.replace_rows(M, day, ["performance"], rows)
+        [opened] = incidents.update(store, plan, day, store.rows(M, start=day, end=day), run_id="r1")
+        assert opened.kind == "opened" and notify.outbox_rows(store, M) == []  # the run "died" here
+
+        report = dispatch(store, plan, [], run_id="r2")  # the next evaluation, with no change of its own
+        assert len(report.delivered) == 1 and len(receiver.requests) == 1
+        payload = receiver.requests[0].json()
+        assert (payload["incident"]["id"], payload["incident"]["state"], payload["metric"]["name"]) == (
+            opened.incident_id, "opened", "roc_auc")
+        assert "sent late" in json.dumps(payload["context"])
+        dispatch(store, plan, [], run_id="r3")
+        assert len(receiver.requests) == 1  # once only
+        store.dispose()

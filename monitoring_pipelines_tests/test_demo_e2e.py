@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -177,3 +178,26 @@ def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollbac
     assert table.loc["2026-01-26", "realised_auc"] > 0.9 and table.loc["2026-01-27", "realised_auc"] < 0.6
     uri = f"sqlite:///{home / 'mlflow.db'}"
     assert Registry(uri).aliases("adult_income") == {"champion": "2", "challenger": "4"}
+
+
+def test_the_month_notifies_each_scenario_event_once_signed(month):
+    """Every notification reached the demo's signed webhook (none refused), one per incident state change, and the
+    scenario's events are among them: the broken pipeline, the latency spike, the drift, the bad version."""
+    home, result, store = month
+    assert result.refused_notifications == 0
+    sent = [(p["metric"]["family"], p["metric"]["name"], p["incident"]["state"], p["incident"]["severity"], p["day"])
+            for p in result.notifications]
+    assert len(sent) == len(set((p["incident"]["id"], p["incident"]["state"]) for p in result.notifications))
+    for event in [("quality", "blocking_failed_checks", "opened", "critical", "2026-01-08"),
+                  ("service", "latency_p99_ms", "opened", "critical", "2026-01-17"),
+                  ("service", "latency_p99_ms", "resolved", "ok", "2026-01-19"),
+                  ("drift", "share_of_drifted_features", "opened", "critical", "2026-01-20"),
+                  ("performance", "roc_auc", "opened", "critical", "2026-01-27")]:
+        assert event in sent, event
+    # what the receiver filed is what was sent, and the outbox holds them all as delivered
+    filed = [json.loads(line) for line in (home / "demo-alerts.jsonl").read_text().splitlines()]
+    assert filed == result.notifications
+    from monitoring_pipelines import notify
+
+    assert {r.status for r in notify.outbox_rows(store, "adult_income")} == {"delivered"}
+    assert len(notify.outbox_rows(store, "adult_income")) == len(sent) <= 20  # few enough for a person to read

@@ -160,6 +160,11 @@ def test_migration_of_the_outbox_is_safe_twice(store):
     assert store.migrate() == []
     again = MetricStore(store.url.render_as_string(hide_password=False))
     assert again.migrate() == []
+    from monitoring_pipelines.store import SQL_DIR, _split_statements
+
+    with store.engine.begin() as conn:  # the file itself, again, on a database that has its tables
+        for statement in _split_statements((SQL_DIR / "003_notifications.sql").read_text()):
+            conn.exec_driver_sql(statement)
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations WHERE version = '003'")).scalar_one() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM notification_outbox")).scalar_one() == 0
@@ -510,3 +515,18 @@ def test_secrets_never_appear_in_anything_written(store, plan, monkeypatch, capl
         for blob in written:
             assert secret not in blob
     assert "***" in table_dump(store)  # the echoed token was masked, not dropped silently
+
+
+def test_a_resolve_waits_while_its_open_is_a_config_error_and_follows_it_after_the_requeue(store, plan, monkeypatch):
+    with HttpReceiver() as slack:
+        slack.reply(Reply(404, b"no_service"))  # the open: a bad token at first
+        monkeypatch.setenv("TEST_SLACK_URL", f"{slack.base_url}/services/{SLACK_TOKEN}")
+        p = make_plan(plan, [slack_channel()])
+        (bad,) = notify(store, p, [alert()]).config_errors
+        report = notify(store, p, [alert(state="resolved", severity="ok", at=T_OPEN + dt.timedelta(days=2))])
+        assert report.attempted == () and [o.state for o in report.waiting] == ["resolved"]
+        assert len(slack.requests) == 1  # the resolve was not sent before its open
+        assert requeue(store, "adult_income", channel="team-slack") == 1
+        assert deliver_pending(store, p).ok
+    states = [json.loads(r.body)["text"] for r in slack.requests[1:]]
+    assert len(states) == 2 and "RESOLVED" not in states[0] and "RESOLVED" in states[1]

@@ -401,3 +401,17 @@ def test_a_failing_retrain_never_leaves_the_challenger_alias_on_a_broken_version
     audit = world.store.actions(M)
     assert list(audit["status"]) == ["failed"] and expected in audit["reason"].iloc[0]
     assert {mv.version for mv in world.registry.client.search_model_versions(f"name='{M}'")} == versions_before
+
+
+def test_registry_errors_never_carry_the_tracking_uri_password(monkeypatch):
+    """MLflow's own message quotes the whole URL; what we raise (and audit) must not."""
+    from monitoring_pipelines.errors import RegistryError
+    from monitoring_pipelines.registry import Registry
+    from monitoring_pipelines_tests.local_servers import closed_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    registry = Registry(f"http://alice:s3cretPW@127.0.0.1:{closed_port()}")
+    with pytest.raises(RegistryError) as err:
+        registry.aliases("adult_income")
+    assert "s3cretPW" not in str(err.value) and "alice:***@127.0.0.1" in str(err.value)
+    assert "API request" in str(err.value)  # MLflow's own (scrubbed) message is kept

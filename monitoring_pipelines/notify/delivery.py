@@ -153,7 +153,10 @@ def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetim
         raise ValueError(f"deliver_pending({plan.name}): max_attempts_per_call must be >= 1, got {per_call}")
     secrets = _secret_values(plan)
     attempted, waiting = [], []
-    blocked: set[tuple[str, str]] = set()
+    # a resolve never goes out before its open: an open (or escalation) stuck in config_error holds back the later
+    # notifications of that incident on that channel until a person fixes the channel and re-queues it
+    blocked: set[tuple[str, str]] = {(r.incident_id, r.channel_name)
+                                     for r in outbox.read(store, plan.name, status="config_error") if r.state != "resolved"}
     down: dict[str, str] = {}
     for row in outbox.read(store, plan.name, status="pending"):
         key = (row.incident_id, row.channel_name)
@@ -164,7 +167,7 @@ def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetim
             reason = f"not tried: the channel failed earlier in this call ({down[row.channel_name]})"
         elif row.next_attempt_at is not None and row.next_attempt_at > cutoff:
             reason = f"next attempt at {row.next_attempt_at.isoformat()} (last error: {row.last_error})"
-        elif not outbox.claim(store, row.id, now=_utcnow(), until=_utcnow() + _lease(plan, per_call)):
+        elif not outbox.claim(store, row.id, now=_utcnow(), until=_utcnow() + _lease(plan, per_call), due=cutoff):
             reason = "being delivered by another process"
         if reason is not None:
             blocked.add(key)

@@ -123,13 +123,16 @@ def attempts(store: MetricStore, outbox_id: str) -> list[tuple[int, dt.datetime,
     return [(int(a), _ts(at), outcome, error) for a, at, outcome, error in rows]
 
 
-def claim(store: MetricStore, outbox_id: str, *, now: dt.datetime, until: dt.datetime) -> bool:
-    """Take the delivery lease of a pending row; False when another process holds it or it is no longer pending."""
+def claim(store: MetricStore, outbox_id: str, *, now: dt.datetime, until: dt.datetime,
+          due: dt.datetime | None = None) -> bool:
+    """Take the delivery lease of a pending row that is due (``next_attempt_at`` <= ``due``, default ``now``);
+    False when another process holds it, retried it meanwhile (not due again yet) or it is no longer pending."""
     with store._write(f"claiming notification {outbox_id}") as conn:
         result = conn.execute(
             text("UPDATE notification_outbox SET locked_until = :until WHERE id = :id AND status = 'pending' "
-                 "AND (locked_until IS NULL OR locked_until < :now)"),
-            {"until": iso(until), "now": iso(now), "id": outbox_id})
+                 "AND (locked_until IS NULL OR locked_until < :now) "
+                 "AND (next_attempt_at IS NULL OR next_attempt_at <= :due)"),
+            {"until": iso(until), "now": iso(now), "due": iso(due or now), "id": outbox_id})
         return result.rowcount == 1
 
 
@@ -138,6 +141,10 @@ def record_attempt(store: MetricStore, row: OutboxRow, *, attempt: int, outcome:
     """Write one attempt and the row's new state in one transaction."""
     status = {"delivered": "delivered", "retry": "pending", "config_error": "config_error"}[outcome]
     with store._write(f"recording attempt {attempt} of notification {row.id}") as conn:
+        # numbered from the table, not from the caller's copy of the row: another process may have attempted the
+        # same notification since that copy was read (its attempt is kept, ours follows it)
+        attempt = max(attempt, conn.execute(text("SELECT COALESCE(MAX(attempt), 0) + 1 FROM notification_attempts "
+                                                 "WHERE outbox_id = :o"), {"o": row.id}).scalar_one())
         conn.execute(
             text("INSERT INTO notification_attempts (outbox_id, attempt, attempted_at, outcome, error) "
                  "VALUES (:o, :a, :at, :outcome, :error)"),
