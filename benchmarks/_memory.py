@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import time
 
 
@@ -34,3 +36,11 @@ def timed(fn, repeat: int) -> dict:
         plus.append(peak[-1] - rss / 1024)
     return {"seconds": statistics.median(seconds), "peak_mib": statistics.median(peak),
             "plus_mib": statistics.median(plus), "result": result}
+
+
+def worker_result(cmd: list[str], what: str) -> dict:
+    """Run one benchmark step in a fresh process and return the JSON it prints last; exit naming ``what``."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{what} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

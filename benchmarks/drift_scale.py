@@ -36,13 +36,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from _memory import timed  # sibling modules: scripts run from benchmarks/
+from _memory import timed, worker_result  # sibling modules: scripts run from benchmarks/
 from drift_stats import CAT, EXPECTED_DRIFT, NUM, REFERENCE_ROWS, compare, evidently_drift, make_features, scipy_anchor
 import numpy as np
 import pandas as pd
@@ -146,10 +145,7 @@ def worker(step: str, folder: Path, repeat: int) -> dict:
 
 def run(step: str, folder: Path, repeat: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", step, "--data", str(folder), "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{step} on {folder} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return worker_result(cmd, f"{step} on {folder}")
 
 
 LABELS = {"ours": "ours: drift.compute_day (parquet read + 27 columns, all rows)",

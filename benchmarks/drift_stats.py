@@ -30,12 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import warnings
 from dataclasses import asdict
 
-from _memory import timed  # sibling module: scripts run from benchmarks/
+from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -122,10 +121,7 @@ def worker(step: str, size: int, repeat: int) -> None:
 
 def run(step: str, size: int, repeat: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", step, "--sizes", str(size), "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{step} at {size:,} rows failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return worker_result(cmd, f"{step} at {size:,} rows")
 
 
 def compare(ours: dict, theirs: dict) -> float:

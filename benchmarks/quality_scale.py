@@ -36,7 +36,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from _memory import timed  # sibling module: scripts run from benchmarks/
+from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
 from drift_stats import CAT, NUM, REFERENCE_ROWS, make_features
 import numpy as np
 import pandas as pd
@@ -120,10 +120,7 @@ def worker(step: str, folder: Path, repeat: int) -> None:
 
 def run(step: str, folder: Path, repeat: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", step, "--workdir", str(folder), "--repeat", str(repeat)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{step} in {folder} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return worker_result(cmd, f"{step} in {folder}")
 
 
 STEPS = {"single": "GX validate() (anchor)", "memory": "quality.validate (in memory)",

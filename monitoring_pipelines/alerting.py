@@ -10,10 +10,13 @@ and never drops them. Delivery problems are in the returned report (and logged),
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 
 from monitoring_pipelines import incidents
-from monitoring_pipelines.incidents import IncidentChange
+from monitoring_pipelines.incidents import IncidentChange, _date, _ts  # the tracker's own readers of stored values
+from monitoring_pipelines.notify.outbox import iso
 from monitoring_pipelines.notify import Alert, DeliveryReport, dagster_run_url, notify, playbook_for
 from monitoring_pipelines.plan import MonitoringPlan
 from monitoring_pipelines.store import MetricStore
@@ -47,10 +50,7 @@ def unsent_changes(store: MetricStore, plan: MonitoringPlan, *, since_days: int 
     learns about the incidents open now, not about old history)."""
     if not plan.alerts.channels:
         return []
-    import datetime as dt
-    import json
-
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=since_days)).isoformat()
+    since = iso(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=since_days))  # the store's timestamp text
     records = store.query(
         f"finding unsent incident changes of {plan.name}",
         "SELECT e.incident_id, e.kind, e.day, e.severity, e.value, e.threshold, e.segments, e.at, "
@@ -70,23 +70,8 @@ def unsent_changes(store: MetricStore, plan: MonitoringPlan, *, since_days: int 
             severity="ok" if kind == "resolved" else severity, previous_severity=None, value=value,
             threshold=threshold, direction=direction, context={"note": "sent late: an earlier run stopped before "
                                                                        "its notification was queued"},
-            opened_at=_moment(opened_at), at=_moment(at)))
+            opened_at=_ts(opened_at), at=_ts(at)))
     return out
-
-
-def _date(value):
-    import datetime as dt
-
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
-
-
-def _moment(value):
-    import datetime as dt
-
-    if value is None or isinstance(value, dt.datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    moment = dt.datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def dispatch(store: MetricStore, plan: MonitoringPlan, changes: Iterable[IncidentChange], *, run_id: str | None,
