@@ -34,8 +34,12 @@ def timed(fn, repeat: int) -> dict:
         seconds.append(time.perf_counter() - start)
         peak.append(status_kib("VmHWM") / 1024)
         plus.append(peak[-1] - rss / 1024)
-    return {"seconds": statistics.median(seconds), "peak_mib": statistics.median(peak),
-            "plus_mib": statistics.median(plus), "result": result}
+    return {
+        "seconds": statistics.median(seconds),
+        "peak_mib": statistics.median(peak),
+        "plus_mib": statistics.median(plus),
+        "result": result,
+    }
 
 
 def worker_result(cmd: list[str], what: str) -> dict:

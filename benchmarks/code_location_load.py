@@ -18,10 +18,8 @@ import time
 
 TASKS = {
     "anchor: import dagster": "import dagster",
-    "load monitoring_pipelines (bundled plan, validated)":
-        "import dagster as dg; from monitoring_pipelines.definitions import defs; dg.Definitions.validate_loadable(defs())",
-    "contrast: import evidently + great_expectations":
-        "import evidently, great_expectations",
+    "load monitoring_pipelines (bundled plan, validated)": "import dagster as dg; from monitoring_pipelines.definitions import defs; dg.Definitions.validate_loadable(defs())",
+    "contrast: import evidently + great_expectations": "import evidently, great_expectations",
 }
 
 

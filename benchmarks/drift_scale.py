@@ -41,10 +41,10 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from _memory import timed, worker_result  # sibling modules: scripts run from benchmarks/
-from drift_stats import CAT, EXPECTED_DRIFT, NUM, REFERENCE_ROWS, compare, evidently_drift, make_features, scipy_anchor
 import numpy as np
 import pandas as pd
+from _memory import timed, worker_result  # sibling modules: scripts run from benchmarks/
+from drift_stats import CAT, EXPECTED_DRIFT, NUM, REFERENCE_ROWS, compare, evidently_drift, make_features, scipy_anchor
 
 DAY = dt.date(2026, 1, 5)
 CHUNK_ROWS = 1_000_000
@@ -69,14 +69,30 @@ def make_log(rows: int, seed: int, drift: bool) -> pd.DataFrame:
 def plan_for(folder: Path):
     from monitoring_pipelines.plan import parse_plan
 
-    return parse_plan({
-        "model": {"name": MODEL, "task": "binary_classification"}, "owners": {"team": "bench"},
-        "data": {"predictions": {"source": "parquet", "path": str(folder), "timestamp": "ts", "id": "request_id",
-                                 "prediction": "predicted_label", "score": "prediction", "latency_ms": None,
-                                 "status": None, "model_version": None},
-                 "reference": {"source": "parquet", "path": str(folder / "reference.parquet")}},
-        "features": {"numerical": NUM, "categorical": CAT, "context": ["group"]},
-        "protected_attributes": ["group"], "schedule": {"start_date": "2026-01-01"}}, "bench.yaml")
+    return parse_plan(
+        {
+            "model": {"name": MODEL, "task": "binary_classification"},
+            "owners": {"team": "bench"},
+            "data": {
+                "predictions": {
+                    "source": "parquet",
+                    "path": str(folder),
+                    "timestamp": "ts",
+                    "id": "request_id",
+                    "prediction": "predicted_label",
+                    "score": "prediction",
+                    "latency_ms": None,
+                    "status": None,
+                    "model_version": None,
+                },
+                "reference": {"source": "parquet", "path": str(folder / "reference.parquet")},
+            },
+            "features": {"numerical": NUM, "categorical": CAT, "context": ["group"]},
+            "protected_attributes": ["group"],
+            "schedule": {"start_date": "2026-01-01"},
+        },
+        "bench.yaml",
+    )
 
 
 def ensure_data(root: Path, size: int) -> Path:
@@ -93,8 +109,9 @@ def ensure_data(root: Path, size: int) -> Path:
     tmp = day_file.with_suffix(".tmp")
     writer = None
     for i, start in enumerate(range(0, size, CHUNK_ROWS)):
-        chunk = pa.Table.from_pandas(make_log(min(CHUNK_ROWS, size - start), seed=1 + 1000 * i, drift=True),
-                                     preserve_index=False)
+        chunk = pa.Table.from_pandas(
+            make_log(min(CHUNK_ROWS, size - start), seed=1 + 1000 * i, drift=True), preserve_index=False
+        )
         writer = writer or pq.ParquetWriter(tmp, chunk.schema)
         writer.write_table(chunk, row_group_size=CHUNK_ROWS)
     writer.close()
@@ -103,8 +120,6 @@ def ensure_data(root: Path, size: int) -> Path:
 
 
 # --- workers: one fresh process per (step, size) -----------------------------------------------------------
-
-
 
 
 def worker(step: str, folder: Path, repeat: int) -> dict:
@@ -148,10 +163,12 @@ def run(step: str, folder: Path, repeat: int) -> dict:
     return worker_result(cmd, f"{step} on {folder}")
 
 
-LABELS = {"ours": "ours: drift.compute_day (parquet read + 27 columns, all rows)",
-          "anchor": "scipy anchor (20 ks_2samp + 5 chi-square/PSI, in memory)",
-          "evidently": "bare Evidently DataDriftPreset (25 columns, incl. from_pandas)",
-          "report": "ours: drift.write_report (HTML, Evidently on 5,000-row samples)"}
+LABELS = {
+    "ours": "ours: drift.compute_day (parquet read + 27 columns, all rows)",
+    "anchor": "scipy anchor (20 ks_2samp + 5 chi-square/PSI, in memory)",
+    "evidently": "bare Evidently DataDriftPreset (25 columns, incl. from_pandas)",
+    "report": "ours: drift.write_report (HTML, Evidently on 5,000-row samples)",
+}
 
 
 def main() -> None:
@@ -175,8 +192,11 @@ def main() -> None:
         drifted = {c for c, r in features.items() if r["drifted"]}
         verdict = "== expected" if drifted == EXPECTED_DRIFT else f"!= expected {sorted(EXPECTED_DRIFT)}"
         anchor = run("anchor", folder, repeat) if size <= 1_000_000 else None
-        theirs = run("evidently", folder, repeat) if size <= 100_000 or (
-            size <= 1_000_000 and args.with_evidently_1m) else None
+        theirs = (
+            run("evidently", folder, repeat)
+            if size <= 100_000 or (size <= 1_000_000 and args.with_evidently_1m)
+            else None
+        )
         rows = [("ours", ours), ("anchor", anchor), ("evidently", theirs)]
         for step, part in rows:
             if part is not None:
@@ -184,8 +204,10 @@ def main() -> None:
         note = f"{size:>10,} rows: our drifted set {sorted(drifted)} {verdict}; evaluated rows {ours['rows']:,}"
         if theirs is not None:
             worst = compare(features, theirs["result"])
-            note += (f"; method, threshold and decision equal to Evidently's on all 25 features (max relative score "
-                     f"difference {worst:.1e}); {theirs['seconds'] / ours['seconds']:.0f}x faster than Evidently")
+            note += (
+                f"; method, threshold and decision equal to Evidently's on all 25 features (max relative score "
+                f"difference {worst:.1e}); {theirs['seconds'] / ours['seconds']:.0f}x faster than Evidently"
+            )
         notes.append(note)
         if drifted != EXPECTED_DRIFT:
             raise SystemExit(note)
@@ -198,13 +220,17 @@ def main() -> None:
     for label, size, p, anchor, theirs in table:
         ratio = f"{p['seconds'] / anchor['seconds']:.2f}" if anchor else "—"
         speed = f"{theirs['seconds'] / p['seconds']:.0f}x" if theirs else "—"
-        print(f"| {label} | {size:,} | {p['seconds']:.3f} | {ratio} | {speed} | {p['peak_mib']:.0f} | "
-              f"{p['plus_mib']:.0f} |")
+        print(
+            f"| {label} | {size:,} | {p['seconds']:.3f} | {ratio} | {speed} | {p['peak_mib']:.0f} | "
+            f"{p['plus_mib']:.0f} |"
+        )
     print()
     for note in notes:
         print(note)
-    print(f"HTML report: {report['result']['current']:,} current rows against {report['result']['reference']:,} "
-          "reference rows")
+    print(
+        f"HTML report: {report['result']['current']:,} current rows against {report['result']['reference']:,} "
+        "reference rows"
+    )
 
 
 if __name__ == "__main__":

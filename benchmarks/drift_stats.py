@@ -34,9 +34,9 @@ import sys
 import warnings
 from dataclasses import asdict
 
-from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
+from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
 from scipy import stats
 
 from monitoring_pipelines import drift_stats
@@ -87,14 +87,13 @@ def evidently_drift(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
 
     definition = DataDefinition(numerical_columns=NUM, categorical_columns=CAT)
     report = Report([DataDriftPreset(columns=NUM + CAT)], include_tests=True)
-    snapshot = report.run(Dataset.from_pandas(cur, data_definition=definition),
-                          Dataset.from_pandas(ref, data_definition=definition))
+    snapshot = report.run(
+        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
+    )
     return _per_column(snapshot.dict())
 
 
 # --- measurement: one fresh process per (step, size), so no step inherits another's heap --------------------
-
-
 
 
 def worker(step: str, size: int, repeat: int) -> None:
@@ -137,16 +136,22 @@ def compare(ours: dict, theirs: dict) -> float:
     return worst
 
 
-STEPS = {"anchor": "scipy anchor (20 ks_2samp + 5 chi-square/PSI)", "ours": "drift_stats.drift_all (25 columns)",
-         "evidently": "Evidently DataDriftPreset (incl. from_pandas)"}
+STEPS = {
+    "anchor": "scipy anchor (20 ks_2samp + 5 chi-square/PSI)",
+    "ours": "drift_stats.drift_all (25 columns)",
+    "evidently": "Evidently DataDriftPreset (incl. from_pandas)",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--with-evidently-1m", action="store_true",
-                        help="also run Evidently above 100k current rows (about 50 s a run at 1M)")
+    parser.add_argument(
+        "--with-evidently-1m",
+        action="store_true",
+        help="also run Evidently above 100k current rows (about 50 s a run at 1M)",
+    )
     parser.add_argument("--worker", choices=list(STEPS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -163,16 +168,20 @@ def main() -> None:
         if size <= 100_000 or args.with_evidently_1m:
             parts["evidently"] = run("evidently", size, args.repeat)["step"]
             worst = compare(ours["step"]["result"], parts["evidently"]["result"])
-            notes.append(f"{size:>9,} rows: drifted set == Evidently's == {sorted(EXPECTED_DRIFT)}; methods, "
-                         f"thresholds and decisions equal on all 25 columns; max relative score difference "
-                         f"{worst:.1e}; drift_stats {parts['evidently']['seconds'] / ours['step']['seconds']:.0f}x "
-                         "faster than Evidently")
+            notes.append(
+                f"{size:>9,} rows: drifted set == Evidently's == {sorted(EXPECTED_DRIFT)}; methods, "
+                f"thresholds and decisions equal on all 25 columns; max relative score difference "
+                f"{worst:.1e}; drift_stats {parts['evidently']['seconds'] / ours['step']['seconds']:.0f}x "
+                "faster than Evidently"
+            )
         else:
             notes.append(f"{size:>9,} rows: drifted set == {sorted(EXPECTED_DRIFT)} (Evidently not run)")
         table += [(STEPS[k], size, p, p["seconds"] / anchor["seconds"]) for k, p in parts.items()]
 
-    print(f"\nreference {REFERENCE_ROWS:,} rows, median of {args.repeat}; drift_stats.fit_reference (once per model "
-          f"version): {fit['seconds']:.3f} s, +{fit['plus_mib']:.0f} MiB\n")
+    print(
+        f"\nreference {REFERENCE_ROWS:,} rows, median of {args.repeat}; drift_stats.fit_reference (once per model "
+        f"version): {fit['seconds']:.3f} s, +{fit['plus_mib']:.0f} MiB\n"
+    )
     print("| step | current rows | seconds | x anchor | peak RSS MiB | +MiB |\n|---|---:|---:|---:|---:|---:|")
     for step, size, p, ratio in table:
         print(f"| {step} | {size:,} | {p['seconds']:.3f} | {ratio:.2f} | {p['peak_mib']:.0f} | {p['plus_mib']:.0f} |")

@@ -38,9 +38,9 @@ import subprocess
 import sys
 import time
 
-from _memory import reset_peak, status_kib  # sibling module: scripts run from benchmarks/
 import numpy as np
 import pandas as pd
+from _memory import reset_peak, status_kib  # sibling module: scripts run from benchmarks/
 
 DAY = pd.Timestamp("2026-03-01", tz="UTC")
 PARTS = ("performance", "fairness", "service")
@@ -69,12 +69,19 @@ def make_day(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     prediction = np.clip(proba + rng.normal(0, 0.15, rows), 0, 1)
     ids = np.array([f"req-{i:07d}" for i in range(rows)], dtype=object)
     ts = DAY + pd.to_timedelta(np.sort(rng.integers(0, 86_400_000_000_000, rows)), "ns")
-    df = pd.DataFrame({
-        "request_id": ids, **cols, "group": group, "target": target, "prediction": prediction,
-        "predicted_label": (prediction >= 0.5).astype(np.int64), "ts": ts,
-        "latency_ms": rng.lognormal(np.log(25.0), 0.5, rows),
-        "status": np.where(rng.random(rows) < 0.002, "error", "ok").astype(object),
-    })
+    df = pd.DataFrame(
+        {
+            "request_id": ids,
+            **cols,
+            "group": group,
+            "target": target,
+            "prediction": prediction,
+            "predicted_label": (prediction >= 0.5).astype(np.int64),
+            "ts": ts,
+            "latency_ms": rng.lognormal(np.log(25.0), 0.5, rows),
+            "status": np.where(rng.random(rows) < 0.002, "error", "ok").astype(object),
+        }
+    )
     labels = pd.DataFrame({"request_id": ids, "target": target}).sample(frac=1, random_state=seed)
     return df, labels.reset_index(drop=True)
 
@@ -90,11 +97,16 @@ def anchor_performance(y, score):
     n_b, _ = np.histogram(score, bins=edges)
     d_b, _ = np.histogram(score, bins=edges, weights=y - score)
     return {
-        "roc_auc": skm.roc_auc_score(y, score), "pr_auc": skm.average_precision_score(y, score),
-        "accuracy": skm.accuracy_score(y, pred), "precision": skm.precision_score(y, pred),
-        "recall": skm.recall_score(y, pred), "f1": skm.f1_score(y, pred),
-        "log_loss": skm.log_loss(y, score), "brier_score": skm.brier_score_loss(y, score),
-        "expected_calibration_error": float(np.abs(d_b).sum() / len(y)), "n": int(n_b.sum()),
+        "roc_auc": skm.roc_auc_score(y, score),
+        "pr_auc": skm.average_precision_score(y, score),
+        "accuracy": skm.accuracy_score(y, pred),
+        "precision": skm.precision_score(y, pred),
+        "recall": skm.recall_score(y, pred),
+        "f1": skm.f1_score(y, pred),
+        "log_loss": skm.log_loss(y, score),
+        "brier_score": skm.brier_score_loss(y, score),
+        "expected_calibration_error": float(np.abs(d_b).sum() / len(y)),
+        "n": int(n_b.sum()),
     }
 
 
@@ -104,11 +116,21 @@ def anchor_fairness(y, pred, group):
         m = group == g
         yg, pg = y[m], pred[m]
         pos, neg = yg == 1, yg == 0
-        per[g] = dict(count=int(m.sum()), selection_rate=pg.mean(), tpr=pg[pos].mean(), fpr=pg[neg].mean(),
-                      accuracy=(pg == yg).mean())
+        per[g] = dict(
+            count=int(m.sum()),
+            selection_rate=pg.mean(),
+            tpr=pg[pos].mean(),
+            fpr=pg[neg].mean(),
+            accuracy=(pg == yg).mean(),
+        )
     sel, tpr, fpr = ([per[g][k] for g in per] for k in ("selection_rate", "tpr", "fpr"))
-    return {"per_group": per, "dpd": max(sel) - min(sel), "dpr": min(sel) / max(sel),
-            "eod": max(tpr) - min(tpr), "eodds": max(max(tpr) - min(tpr), max(fpr) - min(fpr))}
+    return {
+        "per_group": per,
+        "dpd": max(sel) - min(sel),
+        "dpr": min(sel) / max(sel),
+        "eod": max(tpr) - min(tpr),
+        "eodds": max(max(tpr) - min(tpr), max(fpr) - min(fpr)),
+    }
 
 
 def anchor_service(ts_ns, latency, status):
@@ -116,19 +138,30 @@ def anchor_service(ts_ns, latency, status):
     minute = ts_ns // 60_000_000_000  # calendar minutes since the epoch (UTC)
     minute -= minute.min()
     per_minute = np.bincount(minute)
-    return {"p50": p50, "p95": p95, "p99": p99, "max": latency.max(), "error_rate": (status != "ok").mean(),
-            "peak_rps": per_minute.max() / 60, "avg_rps": len(latency) / 86_400}
+    return {
+        "p50": p50,
+        "p95": p95,
+        "p99": p99,
+        "max": latency.max(),
+        "error_rate": (status != "ok").mean(),
+        "peak_rps": per_minute.max() / 60,
+        "avg_rps": len(latency) / 86_400,
+    }
 
 
 def run_anchor(df: pd.DataFrame, labels: pd.DataFrame, timed) -> dict:
     # the same arrays the figures rest on; taking them out of the frame is part of the work
     out = {}
-    out["performance"] = timed("performance", lambda: anchor_performance(
-        df["target"].to_numpy(), df["prediction"].to_numpy()))
-    out["fairness"] = timed("fairness", lambda: anchor_fairness(
-        df["target"].to_numpy(), df["predicted_label"].to_numpy(), df["group"].to_numpy()))
-    out["service"] = timed("service", lambda: anchor_service(
-        df["ts"].array.asi8, df["latency_ms"].to_numpy(), df["status"].to_numpy()))
+    out["performance"] = timed(
+        "performance", lambda: anchor_performance(df["target"].to_numpy(), df["prediction"].to_numpy())
+    )
+    out["fairness"] = timed(
+        "fairness",
+        lambda: anchor_fairness(df["target"].to_numpy(), df["predicted_label"].to_numpy(), df["group"].to_numpy()),
+    )
+    out["service"] = timed(
+        "service", lambda: anchor_service(df["ts"].array.asi8, df["latency_ms"].to_numpy(), df["status"].to_numpy())
+    )
     return out
 
 
@@ -142,26 +175,60 @@ def run_ours(df: pd.DataFrame, labels: pd.DataFrame, timed) -> dict:
         # the day's served rows with their labels, by the performance step's rules (one hash pass, only the
         # columns fairness needs), then the per-group figures
         served = df[df["prediction"].notna()]
-        joined = performance.join_labels(served, labels, id_col="request_id", label_col="target",
-                                         columns=["predicted_label", "group"], as_col="__label").rows
-        return fairness.compute(joined, label_col="__label", prediction_col="predicted_label",
-                                protected_attributes=["group"], min_group_size=100)
+        joined = performance.join_labels(
+            served,
+            labels,
+            id_col="request_id",
+            label_col="target",
+            columns=["predicted_label", "group"],
+            as_col="__label",
+        ).rows
+        return fairness.compute(
+            joined,
+            label_col="__label",
+            prediction_col="predicted_label",
+            protected_attributes=["group"],
+            min_group_size=100,
+        )
 
     def fair_wide_merge():
         # the join model_assets.labelled() does today: every column of the day, DataFrame.merge
         served = df[df["prediction"].notna()]
         joined = served.merge(labels.rename(columns={"target": "__label"}), on="request_id", how="inner")
-        return fairness.compute(joined, label_col="__label", prediction_col="predicted_label",
-                                protected_attributes=["group"], min_group_size=100)
+        return fairness.compute(
+            joined,
+            label_col="__label",
+            prediction_col="predicted_label",
+            protected_attributes=["group"],
+            min_group_size=100,
+        )
 
     out = {}
-    out["performance"] = timed("performance", lambda: performance.compute(
-        df, labels, id_col="request_id", score_col="prediction", prediction_col="predicted_label",
-        label_col="target", min_coverage=0.5))
+    out["performance"] = timed(
+        "performance",
+        lambda: performance.compute(
+            df,
+            labels,
+            id_col="request_id",
+            score_col="prediction",
+            prediction_col="predicted_label",
+            label_col="target",
+            min_coverage=0.5,
+        ),
+    )
     out["fairness"] = timed("fairness", fair)
-    out["service"] = timed("service", lambda: service.compute(
-        df, timestamp_col="ts", latency_col="latency_ms", status_col="status", ok_status="ok",
-        version_col=None, expected_version=None))
+    out["service"] = timed(
+        "service",
+        lambda: service.compute(
+            df,
+            timestamp_col="ts",
+            latency_col="latency_ms",
+            status_col="status",
+            ok_status="ok",
+            version_col=None,
+            expected_version=None,
+        ),
+    )
     out["fairness_wide_merge"] = timed("fairness_wide_merge", fair_wide_merge)  # after the rest: not in the total
     assert out["fairness_wide_merge"] == out["fairness"]
     return out
@@ -175,6 +242,7 @@ def worker(task: str, rows: int, seed: int) -> None:
 
     if task == "ours":
         import fairlearn.metrics  # noqa: F401
+
         from monitoring_pipelines import fairness, performance, service  # noqa: F401
 
     parts: dict[str, dict] = {}
@@ -184,8 +252,11 @@ def worker(task: str, rows: int, seed: int) -> None:
         rss = status_kib("VmRSS")
         start = time.perf_counter()
         result = fn()
-        parts[name] = {"seconds": time.perf_counter() - start, "peak_mib": status_kib("VmHWM") / 1024,
-                       "plus_mib": (status_kib("VmHWM") - rss) / 1024}
+        parts[name] = {
+            "seconds": time.perf_counter() - start,
+            "peak_mib": status_kib("VmHWM") / 1024,
+            "plus_mib": (status_kib("VmHWM") - rss) / 1024,
+        }
         return result
 
     results = (run_ours if task == "ours" else run_anchor)(df, labels, timed)
@@ -195,16 +266,28 @@ def worker(task: str, rows: int, seed: int) -> None:
 def _check(task: str, r: dict) -> dict:
     """A few figures of each side, to show both computed the same thing."""
     if task == "anchor":
-        return {"roc_auc": r["performance"]["roc_auc"], "ece": r["performance"]["expected_calibration_error"],
-                "dpd": r["fairness"]["dpd"], "p99": r["service"]["p99"], "peak_rps": r["service"]["peak_rps"]}
-    return {"roc_auc": r["performance"].roc_auc, "ece": r["performance"].expected_calibration_error,
-            "dpd": r["fairness"].disparity("group").demographic_parity_difference,
-            "p99": r["service"].latency_p99_ms, "peak_rps": r["service"].throughput_peak_rps}
+        return {
+            "roc_auc": r["performance"]["roc_auc"],
+            "ece": r["performance"]["expected_calibration_error"],
+            "dpd": r["fairness"]["dpd"],
+            "p99": r["service"]["p99"],
+            "peak_rps": r["service"]["peak_rps"],
+        }
+    return {
+        "roc_auc": r["performance"].roc_auc,
+        "ece": r["performance"].expected_calibration_error,
+        "dpd": r["fairness"].disparity("group").demographic_parity_difference,
+        "p99": r["service"].latency_p99_ms,
+        "peak_rps": r["service"].throughput_peak_rps,
+    }
 
 
 def run_task(task: str, rows: int, seed: int) -> dict:
-    out = subprocess.run([sys.executable, "-W", "ignore", __file__, "--worker", task, "--rows", str(rows),
-                          "--seed", str(seed)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", __file__, "--worker", task, "--rows", str(rows), "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise SystemExit(f"{task} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -229,24 +312,34 @@ def main() -> None:
 
     def med(task, part, key):
         if part == "total":
-            return statistics.median(sum(r["parts"][p][key] for p in PARTS) for r in runs[task]) if key == "seconds" \
+            return (
+                statistics.median(sum(r["parts"][p][key] for p in PARTS) for r in runs[task])
+                if key == "seconds"
                 else statistics.median(max(r["parts"][p][key] for p in PARTS) for r in runs[task])
+            )
         return statistics.median(r["parts"][part][key] for r in runs[task])
 
     print(f"rows {args.rows:,}, median of {args.repeat} fresh processes, seed {args.seed}")
     print(f"| {'task':45} | {'median s':>8} | {'peak MiB':>8} | {'+MiB':>6} | {'x anchor':>8} |")
     print(f"|{'-' * 47}|{'-' * 9}:|{'-' * 9}:|{'-' * 7}:|{'-' * 9}:|")
+
     def row(label, task, part, base):
         s = med(task, part, "seconds")
-        print(f"| {label:45} | {s:8.3f} | {med(task, part, 'peak_mib'):8.0f} | "
-              f"{med(task, part, 'plus_mib'):6.0f} | {s / base:8.2f} |")
+        print(
+            f"| {label:45} | {s:8.3f} | {med(task, part, 'peak_mib'):8.0f} | "
+            f"{med(task, part, 'plus_mib'):6.0f} | {s / base:8.2f} |"
+        )
 
     for part in (*PARTS, "total"):
         base = med("anchor", part, "seconds")
         for task in ("anchor", "ours"):
             row(f"{task}: {part}", task, part, base)
-    row("(ours: fairness with the asset's wide merge)", "ours", "fairness_wide_merge",
-        med("anchor", "fairness", "seconds"))
+    row(
+        "(ours: fairness with the asset's wide merge)",
+        "ours",
+        "fairness_wide_merge",
+        med("anchor", "fairness", "seconds"),
+    )
     print("same figures:", json.dumps(checks))
 
 

@@ -27,8 +27,8 @@ unexpected count and observed value from both of our paths equal the anchor's wh
 from __future__ import annotations
 
 import argparse
-import importlib
 import datetime as dt
+import importlib
 import json
 import subprocess
 import sys
@@ -36,10 +36,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
-from drift_stats import CAT, NUM, REFERENCE_ROWS, make_features
 import numpy as np
 import pandas as pd
+from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
+from drift_stats import CAT, NUM, REFERENCE_ROWS, make_features
 
 DAY = dt.date(2026, 3, 1)
 PIECE_ROWS = 1_000_000
@@ -60,20 +60,42 @@ def make_day(rows: int, seed: int, drift: bool, first_id: int = 0) -> pd.DataFra
 def plan_for(folder: Path):
     from monitoring_pipelines.plan import parse_plan
 
-    expectations = [{"name": f"num_{i}_mean", "type": "expect_column_mean_to_be_between",
-                     "kwargs": {"column": f"num_{i}", "min_value": 0.5 * i - 1, "max_value": 0.5 * i + 1.5}}
-                    for i in range(5)]
-    expectations.append({"name": "request_id_format", "type": "expect_column_values_to_match_regex",
-                         "kwargs": {"column": "request_id", "regex": r"^req-\d{10}$"}, "blocking": True})
-    return parse_plan({
-        "model": {"name": "bench"}, "owners": {"team": "bench"},
-        "data": {"predictions": {"source": "parquet", "path": str(folder), "latency_ms": None, "status": None,
-                                 "model_version": None},
-                 "reference": {"source": "parquet", "path": str(folder / "reference.parquet")}},
-        "features": {"numerical": NUM, "categorical": CAT},
-        "schedule": {"start_date": "2026-01-01"},
-        "quality": {"expectations": expectations},
-    }, "benchmark plan")
+    expectations = [
+        {
+            "name": f"num_{i}_mean",
+            "type": "expect_column_mean_to_be_between",
+            "kwargs": {"column": f"num_{i}", "min_value": 0.5 * i - 1, "max_value": 0.5 * i + 1.5},
+        }
+        for i in range(5)
+    ]
+    expectations.append(
+        {
+            "name": "request_id_format",
+            "type": "expect_column_values_to_match_regex",
+            "kwargs": {"column": "request_id", "regex": r"^req-\d{10}$"},
+            "blocking": True,
+        }
+    )
+    return parse_plan(
+        {
+            "model": {"name": "bench"},
+            "owners": {"team": "bench"},
+            "data": {
+                "predictions": {
+                    "source": "parquet",
+                    "path": str(folder),
+                    "latency_ms": None,
+                    "status": None,
+                    "model_version": None,
+                },
+                "reference": {"source": "parquet", "path": str(folder / "reference.parquet")},
+            },
+            "features": {"numerical": NUM, "categorical": CAT},
+            "schedule": {"start_date": "2026-01-01"},
+            "quality": {"expectations": expectations},
+        },
+        "benchmark plan",
+    )
 
 
 def write_day(folder: Path, rows: int) -> None:
@@ -88,8 +110,6 @@ def write_day(folder: Path, rows: int) -> None:
         writer = writer or pq.ParquetWriter(folder / f"{DAY.isoformat()}.parquet", table.schema)
         writer.write_table(table)
     writer.close()
-
-
 
 
 def _summary(result) -> dict:
@@ -123,8 +143,11 @@ def run(step: str, folder: Path, repeat: int) -> dict:
     return worker_result(cmd, f"{step} in {folder}")
 
 
-STEPS = {"single": "GX validate() (anchor)", "memory": "quality.validate (in memory)",
-         "parquet": "quality.validate_parquet"}
+STEPS = {
+    "single": "GX validate() (anchor)",
+    "memory": "quality.validate (in memory)",
+    "parquet": "quality.validate_parquet",
+}
 
 
 def main() -> None:
@@ -159,8 +182,10 @@ def main() -> None:
                 raise SystemExit(f"{size:,} rows: {STEPS[key]} differs from the anchor: {diff}")
             table.append((STEPS[key], size, p, p["seconds"] / anchor["seconds"] if anchor else None))
         p = parts["parquet"]
-        notes.append(f"{size:>10,} rows: {p['expectations']} expectations, failed: {', '.join(p['failed']) or 'none'}"
-                     + ("; every verdict, unexpected count and observed value equal the anchor's" if anchor else ""))
+        notes.append(
+            f"{size:>10,} rows: {p['expectations']} expectations, failed: {', '.join(p['failed']) or 'none'}"
+            + ("; every verdict, unexpected count and observed value equal the anchor's" if anchor else "")
+        )
 
     print(f"\nreference {REFERENCE_ROWS:,} rows; median of {args.repeat}; each step a fresh process\n")
     print("| step | rows | seconds | x anchor | peak RSS MiB | +MiB |\n|---|---:|---:|---:|---:|---:|")

@@ -62,8 +62,10 @@ def main() -> None:
     print(f"| step | per call | overhead vs anchor | share of a {CHEAPEST_STEP_S * 1000:.0f} ms step |")
     print("|---|---|---|---|")
     print(f"| anchor: bare call | {anchor * 1e6:.2f} us | - | - |")
-    for name, t in (("telemetry.step, no OTLP endpoint (default)", off),
-                    ("telemetry.step, span to in-memory exporter", on)):
+    for name, t in (
+        ("telemetry.step, no OTLP endpoint (default)", off),
+        ("telemetry.step, span to in-memory exporter", on),
+    ):
         over = t - anchor
         print(f"| {name} | {t * 1e6:.2f} us | +{over * 1e6:.2f} us | {over / CHEAPEST_STEP_S:.5%} |")
 

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from monitoring_pipelines import sources
-from monitoring_pipelines.errors import ActionRefused, MonitoringError
+from monitoring_pipelines.errors import ActionRefused, MonitoringError, RegistryError
 from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.errors import RegistryError
-from monitoring_pipelines.registry import (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, TAG_EVIDENCE_AFTER, TAG_TRIGGER_DAY,
-                                           Registry)
+from monitoring_pipelines.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    TAG_EVIDENCE_AFTER,
+    TAG_TRIGGER_DAY,
+    Registry,
+)
 from monitoring_pipelines.store import MetricStore
 
 TAG_CHAMPION_SINCE = "monitoring.champion_since"
@@ -44,7 +49,9 @@ def _audited(store: MetricStore, **fields):
     except BaseException as exc:
         store.update_action(action_id, status="failed", reason=f"{type(exc).__name__}: {exc}")
         raise
-    store.update_action(action_id, status="succeeded", reason=outcome.get("reason"), to_version=outcome.get("to_version"))
+    store.update_action(
+        action_id, status="succeeded", reason=outcome.get("reason"), to_version=outcome.get("to_version")
+    )
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,9 @@ def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> T
     lab = plan.data.labels
     if lab is None:
         raise ActionRefused(f"model {plan.name}: retraining needs labels, and the plan has no data.labels")
-    quality = store.rows(plan.name, family="quality", metric="blocking_failed_checks",
-                         start=end - dt.timedelta(days=window - 1), end=end)
+    quality = store.rows(
+        plan.name, family="quality", metric="blocking_failed_checks", start=end - dt.timedelta(days=window - 1), end=end
+    )
     blocked = {r.partition_date for r in quality.itertuples() if r.value and r.value > 0}
     frames, days, skipped = [], [], {}
     for i in range(window - 1, -1, -1):
@@ -79,8 +87,11 @@ def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> T
             continue
         labels = sources.read_labels(plan, day)
         labels = labels[labels[lab.label].notna()]
-        joined = batch.merge(labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id}),
-                             on=plan.data.predictions.id, how="inner")
+        joined = batch.merge(
+            labels[[lab.id, lab.label]].rename(columns={lab.id: plan.data.predictions.id}),
+            on=plan.data.predictions.id,
+            how="inner",
+        )
         if joined.empty:
             skipped[day.isoformat()] = "no labels yet"
             continue
@@ -103,11 +114,20 @@ def _recipe(plan: MonitoringPlan):
     return getattr(module, fn), list(getattr(module, "SKOPS_TRUSTED_TYPES", []))
 
 
-def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, trigger: str, day: dt.date,
-            run_id: str, actor: str = "sensor") -> str:
+def retrain(
+    plan: MonitoringPlan,
+    registry: Registry,
+    store: MetricStore,
+    *,
+    trigger: str,
+    day: dt.date,
+    run_id: str,
+    actor: str = "sensor",
+) -> str:
     """Train with the plan's recipe on the recent labelled window, register the new version as challenger."""
-    with _audited(store, model=plan.name, action="retrain", trigger=trigger, partition_date=day, run_id=run_id,
-                  actor=actor) as outcome:
+    with _audited(
+        store, model=plan.name, action="retrain", trigger=trigger, partition_date=day, run_id=run_id, actor=actor
+    ) as outcome:
         if plan.actions.retrain is None:
             raise ActionRefused(f"model {plan.name}: the plan allows no retraining (actions.retrain)")
         window = training_window(plan, store, day)
@@ -119,23 +139,45 @@ def retrain(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, tri
         problem = _score_problem(plan, estimator, holdout)
         if problem:
             raise MonitoringError(f"model {plan.name} (retrained for {day}): {problem}; nothing was registered")
-        version = _register(plan, registry, estimator, train, holdout, trusted, tags={
-            TAG_TRIGGER: trigger, TAG_TRIGGER_DAY: day.isoformat(), TAG_RUN_ID: run_id,
-            TAG_WINDOW: f"{window.days[0]}..{window.days[-1]} ({len(window.days)} days, {len(frame)} rows)"})
+        version = _register(
+            plan,
+            registry,
+            estimator,
+            train,
+            holdout,
+            trusted,
+            tags={
+                TAG_TRIGGER: trigger,
+                TAG_TRIGGER_DAY: day.isoformat(),
+                TAG_RUN_ID: run_id,
+                TAG_WINDOW: f"{window.days[0]}..{window.days[-1]} ({len(window.days)} days, {len(frame)} rows)",
+            },
+        )
         # the alias only goes to a version that loads back from the registry and scores its holdout sanely
         problem = _validate(plan, registry, version, holdout)
         registry.set_tags(plan.name, version, {TAG_VALIDATION: problem or "passed"})
         if problem:
-            raise RegistryError(f"model {plan.name} version {version} (retrained for {day}): {problem}; "
-                                "the challenger alias was not moved")
+            raise RegistryError(
+                f"model {plan.name} version {version} (retrained for {day}): {problem}; "
+                "the challenger alias was not moved"
+            )
         registry.set_alias(plan.name, CHALLENGER, version)
         outcome["to_version"] = version
-        outcome["reason"] = f"trained on {len(train)} rows of {len(window.days)} days; skipped {window.skipped or 'none'}"
+        outcome["reason"] = (
+            f"trained on {len(train)} rows of {len(window.days)} days; skipped {window.skipped or 'none'}"
+        )
         return version
 
 
-def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.DataFrame, holdout: pd.DataFrame,
-              trusted_types: list[str], tags: dict[str, str]) -> str:
+def _register(
+    plan: MonitoringPlan,
+    registry: Registry,
+    estimator,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    trusted_types: list[str],
+    tags: dict[str, str],
+) -> str:
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
@@ -144,17 +186,25 @@ def _register(plan: MonitoringPlan, registry: Registry, estimator, train: pd.Dat
     p, ref = plan.data.predictions, plan.data.reference
     inputs = plan.features.model_inputs
     pos = list(estimator.classes_).index(plan.model.positive_class)
-    with _mlflow_pointed_at(registry.tracking_uri), mlflow.start_run(
-            experiment_id=_experiment_id(registry, plan.name), run_name=f"retrain {tags[TAG_TRIGGER_DAY]}") as run:
+    with (
+        _mlflow_pointed_at(registry.tracking_uri),
+        mlflow.start_run(
+            experiment_id=_experiment_id(registry, plan.name), run_name=f"retrain {tags[TAG_TRIGGER_DAY]}"
+        ) as run,
+    ):
         holdout_scores = estimator.predict_proba(holdout[inputs])[:, pos]
         y = (holdout[ref.label] == plan.model.positive_class).astype(int)
         mlflow.log_params({"train_rows": len(train), "holdout_rows": len(holdout), **tags})
         if y.nunique() == 2:
             mlflow.log_metric("holdout_roc_auc", float(roc_auc_score(y, holdout_scores)))
         info = mlflow.sklearn.log_model(
-            estimator, name="model", registered_model_name=plan.name,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"], skops_trusted_types=trusted_types or None,
-            signature=infer_signature(holdout[inputs].head(5), holdout_scores[:5]))
+            estimator,
+            name="model",
+            registered_model_name=plan.name,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            skops_trusted_types=trusted_types or None,
+            signature=infer_signature(holdout[inputs].head(5), holdout_scores[:5]),
+        )
         if ref.source == "mlflow_artifact":
             reference = holdout[[*inputs, *plan.features.context, ref.label]].copy()
             reference[p.score] = holdout_scores
@@ -195,7 +245,7 @@ def _mlflow_pointed_at(uri: str):
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved_env)           # None unsets it
+        mlflow.set_tracking_uri(saved_env)  # None unsets it
         mlflow.set_registry_uri(saved_registry_env)
         for var, saved in (("MLFLOW_TRACKING_URI", saved_env), ("MLFLOW_REGISTRY_URI", saved_registry_env)):
             if saved is None:
@@ -250,7 +300,7 @@ def mark_champion(registry: Registry, model: str, version: str, reason: str) -> 
 
 
 def _champion_tags(registry: Registry, model: str, version: str, reason: str) -> None:
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     registry.set_tags(model, version, {TAG_CHAMPION_SINCE: now, "monitoring.last_alias_reason": reason})
 
 
@@ -265,14 +315,23 @@ def _move_then_tag(registry: Registry, model: str, moves: list, version: str, re
         raise RegistryError(f"{exc}; the aliases were moved back to {before}") from exc
 
 
-def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
-            actor: str, day: dt.date | None = None) -> str:
+def promote(
+    plan: MonitoringPlan,
+    registry: Registry,
+    store: MetricStore,
+    *,
+    reason: str,
+    run_id: str,
+    actor: str,
+    day: dt.date | None = None,
+) -> str:
     """champion -> challenger's version; old champion -> previous_champion; challenger alias removed.
 
     The challenger is loaded from the registry first: a version that does not load is never promoted. The
     three alias moves are all or nothing (``Registry.move_aliases``)."""
-    with _audited(store, model=plan.name, action="promote", trigger=reason, run_id=run_id, actor=actor,
-                  partition_date=day) as outcome:
+    with _audited(
+        store, model=plan.name, action="promote", trigger=reason, run_id=run_id, actor=actor, partition_date=day
+    ) as outcome:
         challenger = registry.by_alias(plan.name, CHALLENGER)
         if challenger is None:
             raise ActionRefused(f"model {plan.name}: no challenger to promote")
@@ -280,27 +339,44 @@ def promote(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, rea
         if challenger.version == champion.version:
             raise ActionRefused(f"model {plan.name}: challenger is already the champion (version {champion.version})")
         registry.load_model(challenger)
-        _move_then_tag(registry, plan.name, [(CHAMPION, challenger.version), (PREVIOUS_CHAMPION, champion.version),
-                                             (CHALLENGER, None)], challenger.version, f"promoted: {reason}")
+        _move_then_tag(
+            registry,
+            plan.name,
+            [(CHAMPION, challenger.version), (PREVIOUS_CHAMPION, champion.version), (CHALLENGER, None)],
+            challenger.version,
+            f"promoted: {reason}",
+        )
         outcome["to_version"] = challenger.version
         outcome["reason"] = f"version {champion.version} -> {challenger.version}: {reason}"
         audit = store.actions(plan.name)
-        waiting = audit[(audit["action"] == "promote") & (audit["status"] == "pending_approval")
-                        & (audit["to_version"] == challenger.version)]
+        waiting = audit[
+            (audit["action"] == "promote")
+            & (audit["status"] == "pending_approval")
+            & (audit["to_version"] == challenger.version)
+        ]
         for action_id in waiting["id"]:  # the request a person approved by launching this job
             store.update_action(action_id, status="succeeded", reason=f"approved: promoted by run {run_id}")
         return challenger.version
 
 
-def rollback(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, reason: str, run_id: str,
-             actor: str, day: dt.date | None = None) -> str:
+def rollback(
+    plan: MonitoringPlan,
+    registry: Registry,
+    store: MetricStore,
+    *,
+    reason: str,
+    run_id: str,
+    actor: str,
+    day: dt.date | None = None,
+) -> str:
     """champion -> previous_champion, only to a version that served as champion before and that loads.
 
     The rolled-back version is tagged ``monitoring.evidence_after = day`` (default: the latest day with stored
     figures): if it becomes challenger again, only days after that count as evidence, so the evidence that
     promoted it cannot promote it a second time."""
-    with _audited(store, model=plan.name, action="rollback", trigger=reason, run_id=run_id, actor=actor,
-                  partition_date=day) as outcome:
+    with _audited(
+        store, model=plan.name, action="rollback", trigger=reason, run_id=run_id, actor=actor, partition_date=day
+    ) as outcome:
         previous = registry.by_alias(plan.name, PREVIOUS_CHAMPION)
         if previous is None:
             raise ActionRefused(f"model {plan.name}: no previous_champion to roll back to")
@@ -310,13 +386,19 @@ def rollback(plan: MonitoringPlan, registry: Registry, store: MetricStore, *, re
         registry.load_model(previous)
         if day is None:
             rows = store.rows(plan.name)
-            day = max(rows["partition_date"]) if len(rows) else dt.datetime.now(dt.timezone.utc).date()
+            day = max(rows["partition_date"]) if len(rows) else dt.datetime.now(dt.UTC).date()
         # the rolled-back version is marked first: if the alias move then fails, the marks only make it harder to
         # promote again (what a rollback wants anyway); the reverse order could move the aliases without them
-        registry.set_tags(plan.name, current.version, {TAG_EVIDENCE_AFTER: day.isoformat(),
-                                                        TAG_ROLLED_BACK: f"{run_id}: {reason}"})
-        _move_then_tag(registry, plan.name, [(CHAMPION, previous.version), (PREVIOUS_CHAMPION, None)],
-                       previous.version, f"rollback: {reason}")
+        registry.set_tags(
+            plan.name, current.version, {TAG_EVIDENCE_AFTER: day.isoformat(), TAG_ROLLED_BACK: f"{run_id}: {reason}"}
+        )
+        _move_then_tag(
+            registry,
+            plan.name,
+            [(CHAMPION, previous.version), (PREVIOUS_CHAMPION, None)],
+            previous.version,
+            f"rollback: {reason}",
+        )
         outcome["to_version"] = previous.version
         outcome["reason"] = f"version {current.version} -> {previous.version}: {reason}"
         return previous.version

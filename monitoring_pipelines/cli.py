@@ -1,9 +1,9 @@
 """The `monitoring-pipelines` command.
 
-    monitoring-pipelines plan validate PATH...   explain every mistake in one or more plans (files or folders)
-    monitoring-pipelines demo [--days N]         run the UCI Adult scenario end to end and print the day table
-    monitoring-pipelines metrics serve [--host H] [--port P]   serve the metric store to Prometheus (/metrics)
-    monitoring-pipelines metrics textfile PATH   write the same exposition to a file (node_exporter textfile)
+monitoring-pipelines plan validate PATH...   explain every mistake in one or more plans (files or folders)
+monitoring-pipelines demo [--days N]         run the UCI Adult scenario end to end and print the day table
+monitoring-pipelines metrics serve [--host H] [--port P]   serve the metric store to Prometheus (/metrics)
+monitoring-pipelines metrics textfile PATH   write the same exposition to a file (node_exporter textfile)
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def _validate(paths: list[str]) -> int:
             print(f"{f}: model.name: model {plan.name!r} is already monitored by {names[plan.name]}", file=sys.stderr)
             continue
         names[plan.name] = f
-        print(f"{f}: ok (model {plan.name}: {len(plan.features.model_inputs)} features, "
-              f"{len(plan.thresholds)} thresholds)")
+        print(
+            f"{f}: ok (model {plan.name}: {len(plan.features.model_inputs)} features, "
+            f"{len(plan.thresholds)} thresholds)"
+        )
     if problems:
         print(f"{problems} problem(s) in {len(files)} file(s)", file=sys.stderr)
         return 1
@@ -62,12 +64,11 @@ def _validate(paths: list[str]) -> int:
 
 def _demo(days: int) -> int:
     import logging
+    import os
     import warnings
 
     from monitoring_pipelines import settings
     from monitoring_pipelines.demo.runner import format_table, run_demo
-
-    import os
 
     warnings.filterwarnings("ignore")  # third-party deprecation chatter; our own errors still raise
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -80,18 +81,22 @@ def _demo(days: int) -> int:
     for day, why in result.failed_runs.items():
         print(f"nightly run of {day} failed: {why}")
     home = settings.monitoring_home()
-    print(f"\n{len(result.notifications)} notification(s) reached the demo's on-call webhook (signed, verified; "
-          f"{result.refused_notifications} refused), one per incident state change:")
+    print(
+        f"\n{len(result.notifications)} notification(s) reached the demo's on-call webhook (signed, verified; "
+        f"{result.refused_notifications} refused), one per incident state change:"
+    )
     for payload in result.notifications:
         print(f"  {payload['summary']}")
-    print(f"\ndone in {result.seconds:.0f} s. Where to look:\n"
-          f"  metric store      {settings.masked(settings.store_url())}  (table metric_values, model_actions)\n"
-          f"  MLflow registry   {settings.masked(settings.mlflow_tracking_uri())}\n"
-          f"  drift reports     {settings.reports_url()}/adult_income/drift/<day>.html\n"
-          f"  notifications     {home / 'demo-alerts.jsonl'}  (tables incidents, incident_events, notification_outbox)\n"
-          f"  Dagster instance  DAGSTER_HOME={__import__('os').environ.get('DAGSTER_HOME')}\n"
-          f"  demo data         {home / 'demo-data'}\n"
-          f"  Dagster UI        python3.11 dev.py ui   (then http://127.0.0.1:3000)")
+    print(
+        f"\ndone in {result.seconds:.0f} s. Where to look:\n"
+        f"  metric store      {settings.masked(settings.store_url())}  (table metric_values, model_actions)\n"
+        f"  MLflow registry   {settings.masked(settings.mlflow_tracking_uri())}\n"
+        f"  drift reports     {settings.reports_url()}/adult_income/drift/<day>.html\n"
+        f"  notifications     {home / 'demo-alerts.jsonl'}  (tables incidents, incident_events, notification_outbox)\n"
+        f"  Dagster instance  DAGSTER_HOME={__import__('os').environ.get('DAGSTER_HOME')}\n"
+        f"  demo data         {home / 'demo-data'}\n"
+        f"  Dagster UI        python3.11 dev.py ui   (then http://127.0.0.1:3000)"
+    )
     return 0
 
 
@@ -111,8 +116,11 @@ def _metrics(args) -> int:
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(args.port, addr=args.host, registry=exporter.registry_for(store))
-    print(f"serving the metric store {settings.masked(settings.store_url())} at "
-          f"http://{args.host}:{server.server_port}/metrics (Ctrl-C to stop)", flush=True)
+    print(
+        f"serving the metric store {settings.masked(settings.store_url())} at "
+        f"http://{args.host}:{server.server_port}/metrics (Ctrl-C to stop)",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -121,8 +129,9 @@ def _metrics(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="monitoring-pipelines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="monitoring-pipelines", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="work with monitoring plans").add_subparsers(dest="plan_command", required=True)
     validate = plan.add_parser("validate", help="validate plan files or folders; exit 1 on any problem")
@@ -130,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run the UCI Adult demo scenario")
     demo.add_argument("--days", type=int, default=30, help="how many of the 30 scenario days to run")
     metrics = sub.add_parser("metrics", help="expose the metric store to Prometheus").add_subparsers(
-        dest="metrics_command", required=True)
+        dest="metrics_command", required=True
+    )
     serve = metrics.add_parser("serve", help="serve /metrics over HTTP until stopped")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 picks a free one)")

@@ -129,7 +129,7 @@ def delong(y: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) -> DeLong:
         x, yy = s[y], s[~y]
         tx, ty, tz = midrank(x), midrank(yy), midrank(np.concatenate([x, yy]))
         aucs.append((tz[:m].sum() - m * (m + 1) / 2.0) / (m * n))
-        v10.append((tz[:m] - tx) / n)        # per positive: share of negatives it outranks (ties half)
+        v10.append((tz[:m] - tx) / n)  # per positive: share of negatives it outranks (ties half)
         v01.append(1.0 - (tz[m:] - ty) / m)  # per negative: share of positives that outrank it
     s10 = np.cov(np.vstack(v10)) if m > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack(v01)) if n > 1 else np.zeros((2, 2))
@@ -162,7 +162,7 @@ def weighted_metrics(weights: np.ndarray, y: np.ndarray, scores: np.ndarray, pre
     order = np.argsort(s, kind="mergesort")
     starts = np.flatnonzero(np.r_[True, s[order][1:] != s[order][:-1]])
     ws = w[:, order]
-    pos = np.add.reduceat(ws * y[order], starts, axis=1)   # weight of positives per distinct score, ascending
+    pos = np.add.reduceat(ws * y[order], starts, axis=1)  # weight of positives per distinct score, ascending
     neg = np.add.reduceat(ws * ~y[order], starts, axis=1)
     P, N = pos.sum(axis=1), neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -174,13 +174,25 @@ def weighted_metrics(weights: np.ndarray, y: np.ndarray, scores: np.ndarray, pre
         f1 = np.divide(2 * TP, 2 * TP + FP + FN, out=np.zeros_like(TP), where=(2 * TP + FP + FN) > 0)
         clipped = np.clip(s, _EPS, 1 - _EPS)
         loss = -(y * np.log(clipped) + ~y * np.log(1 - clipped))
-        return {"roc_auc": auc, "pr_auc": ap, "accuracy": (w @ (p == y)) / total, "f1": f1,
-                "log_loss": (w @ loss) / total, "brier_score": (w @ (s - y) ** 2) / total}
+        return {
+            "roc_auc": auc,
+            "pr_auc": ap,
+            "accuracy": (w @ (p == y)) / total,
+            "f1": f1,
+            "log_loss": (w @ loss) / total,
+            "brier_score": (w @ (s - y) ** 2) / total,
+        }
 
 
-def paired_bootstrap(y: np.ndarray, base: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray], *,
-                     resamples: int = BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED,
-                     confidence: float = CONFIDENCE) -> dict[str, tuple[float | None, float | None]]:
+def paired_bootstrap(
+    y: np.ndarray,
+    base: tuple[np.ndarray, np.ndarray],
+    other: tuple[np.ndarray, np.ndarray],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed=BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict[str, tuple[float | None, float | None]]:
     """Percentile interval of ``metric(other) - metric(base)`` for every metric, both models evaluated on the
     same resamples. ``base`` / ``other`` are (scores, predicted 0/1). ``seed``: anything numpy's
     ``default_rng`` takes. Resamples without both classes are left out of the AUC intervals."""
@@ -223,8 +235,10 @@ class ScoreDrift:
 
     def values(self) -> list[MetricValue]:
         seg = segment(self.role, self.version)
-        return [MetricValue(Family.COMPARISON, "score_drift", self.score, seg),
-                MetricValue(Family.COMPARISON, "score_drifted", None if self.drifted is None else float(self.drifted), seg)]
+        return [
+            MetricValue(Family.COMPARISON, "score_drift", self.score, seg),
+            MetricValue(Family.COMPARISON, "score_drifted", None if self.drifted is None else float(self.drifted), seg),
+        ]
 
 
 def score_drift(role: str, version: str, scores: np.ndarray, reference_scores: np.ndarray | None) -> ScoreDrift:
@@ -252,9 +266,9 @@ class CandidateComparison:
     prediction_agreement: float | None
     score_correlation: float | None
     labelled_rows: int = 0
-    champion: dict = field(default_factory=dict)    # metric -> champion's value on the labelled rows
-    candidate: dict = field(default_factory=dict)   # metric -> candidate's value
-    intervals: dict = field(default_factory=dict)   # metric -> (low, high) of the delta
+    champion: dict = field(default_factory=dict)  # metric -> champion's value on the labelled rows
+    candidate: dict = field(default_factory=dict)  # metric -> candidate's value
+    intervals: dict = field(default_factory=dict)  # metric -> (low, high) of the delta
     delong: DeLong | None = None
     fairness_delta: dict = field(default_factory=dict)  # (attribute, gap metric) -> candidate - champion
     score_drift: ScoreDrift | None = None
@@ -269,17 +283,25 @@ class CandidateComparison:
 
     def values(self) -> list[MetricValue]:
         f, seg = Family.COMPARISON, self.segment
-        out = [MetricValue(f, "prediction_agreement", self.prediction_agreement, seg),
-               MetricValue(f, "score_correlation", self.score_correlation, seg),
-               MetricValue(f, "labelled_rows", float(self.labelled_rows), seg)]
+        out = [
+            MetricValue(f, "prediction_agreement", self.prediction_agreement, seg),
+            MetricValue(f, "score_correlation", self.score_correlation, seg),
+            MetricValue(f, "labelled_rows", float(self.labelled_rows), seg),
+        ]
         for k in METRICS:
             low, high = self.intervals.get(k, (None, None))
-            out += [MetricValue(f, k, self.candidate.get(k), seg), MetricValue(f, f"{k}_delta", self.delta(k), seg),
-                    MetricValue(f, f"{k}_delta_ci_low", low, seg), MetricValue(f, f"{k}_delta_ci_high", high, seg)]
+            out += [
+                MetricValue(f, k, self.candidate.get(k), seg),
+                MetricValue(f, f"{k}_delta", self.delta(k), seg),
+                MetricValue(f, f"{k}_delta_ci_low", low, seg),
+                MetricValue(f, f"{k}_delta_ci_high", high, seg),
+            ]
         d = self.delong
-        out += [MetricValue(f, "roc_auc_delta_variance", d.variance if d else None, seg),
-                MetricValue(f, "roc_auc_delta_z", d.z if d and np.isfinite(d.z) else None, seg),
-                MetricValue(f, "roc_auc_delta_p_value", d.p_value if d else None, seg)]
+        out += [
+            MetricValue(f, "roc_auc_delta_variance", d.variance if d else None, seg),
+            MetricValue(f, "roc_auc_delta_z", d.z if d and np.isfinite(d.z) else None, seg),
+            MetricValue(f, "roc_auc_delta_p_value", d.p_value if d else None, seg),
+        ]
         for (attribute, gap), value in self.fairness_delta.items():
             out.append(MetricValue(f, f"{gap}_delta", value, fairness_segment(self.role, self.version, attribute)))
         if self.score_drift is not None:
@@ -310,9 +332,13 @@ class ComparisonResult:
     def values_by_model(self) -> dict[tuple[str, str], list[MetricValue]]:
         """(version, alias) -> the values computed for that model version (how they are stored)."""
         f = Family.COMPARISON
-        champ = [MetricValue(f, "challenger_present", float(self.challenger_version is not None)),
-                 MetricValue(f, "compared_rows", float(self.compared_rows))]
-        champ += [MetricValue(f, "served_rows", float(rows), f"version={v}") for v, rows in self.served_versions.items()]
+        champ = [
+            MetricValue(f, "challenger_present", float(self.challenger_version is not None)),
+            MetricValue(f, "compared_rows", float(self.compared_rows)),
+        ]
+        champ += [
+            MetricValue(f, "served_rows", float(rows), f"version={v}") for v, rows in self.served_versions.items()
+        ]
         if self.champion_score_drift is not None:
             champ += self.champion_score_drift.values()
         out = {(self.champion_version, self.champion_alias): champ}
@@ -327,11 +353,14 @@ class ComparisonResult:
         out: dict[str, float | str | None] = {"compared_rows": float(self.compared_rows)}
         for c in self.candidates:
             p = c.role
-            out |= {f"{p}.prediction_agreement": c.prediction_agreement, f"{p}.labelled_rows": float(c.labelled_rows),
-                    f"{p}.roc_auc_delta": c.delta("roc_auc"),
-                    f"{p}.roc_auc_delta_ci_low": c.intervals.get("roc_auc", (None, None))[0],
-                    f"{p}.roc_auc_delta_ci_high": c.intervals.get("roc_auc", (None, None))[1],
-                    f"{p}.delong_p_value": c.delong.p_value if c.delong else None}
+            out |= {
+                f"{p}.prediction_agreement": c.prediction_agreement,
+                f"{p}.labelled_rows": float(c.labelled_rows),
+                f"{p}.roc_auc_delta": c.delta("roc_auc"),
+                f"{p}.roc_auc_delta_ci_low": c.intervals.get("roc_auc", (None, None))[0],
+                f"{p}.roc_auc_delta_ci_high": c.intervals.get("roc_auc", (None, None))[1],
+                f"{p}.delong_p_value": c.delong.p_value if c.delong else None,
+            }
         if self.evidence is not None:
             out |= self.evidence.headline()
         return out
@@ -355,15 +384,31 @@ def _gaps(plan, frame: pd.DataFrame, predicted_col: str, label_col: str) -> dict
     attrs = [a for a in plan.protected_attributes if a in frame.columns]
     if not attrs or frame.empty:
         return {}
-    result = fairness.compute(frame, label_col=label_col, prediction_col=predicted_col, protected_attributes=attrs,
-                              min_group_size=plan.fairness.min_group_size,
-                              min_rate_support=plan.fairness.min_rate_support, positive_class=1)
+    result = fairness.compute(
+        frame,
+        label_col=label_col,
+        prediction_col=predicted_col,
+        protected_attributes=attrs,
+        min_group_size=plan.fairness.min_group_size,
+        min_rate_support=plan.fairness.min_rate_support,
+        positive_class=1,
+    )
     return {(a, g): getattr(result.disparity(a), g) for a in attrs for g in FAIRNESS_GAPS}
 
 
-def compare_candidate(plan, day: dt.date, served: pd.DataFrame, labelled: pd.DataFrame, *, role: str, version: str,
-                      model, reference_scores: np.ndarray | None, label_col: str = "__label",
-                      resamples: int = BOOTSTRAP_RESAMPLES) -> CandidateComparison:
+def compare_candidate(
+    plan,
+    day: dt.date,
+    served: pd.DataFrame,
+    labelled: pd.DataFrame,
+    *,
+    role: str,
+    version: str,
+    model,
+    reference_scores: np.ndarray | None,
+    label_col: str = "__label",
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> CandidateComparison:
     """``model`` (the candidate) against the champion's served scores on ``served`` rows (status ok, with a
     score) and ``labelled`` (those rows joined with their labels, the label in ``label_col``)."""
     p, pos = plan.data.predictions, plan.model.positive_class
@@ -376,8 +421,14 @@ def compare_candidate(plan, day: dt.date, served: pd.DataFrame, labelled: pd.Dat
     agreement = float(np.mean((cand >= DECISION_THRESHOLD) == champ_pred))
     corr = float(np.corrcoef(champ, cand)[0, 1]) if len(served) > 1 and champ.std() > 0 and cand.std() > 0 else None
     drift = score_drift(role, version, cand, reference_scores)
-    base = dict(role=role, version=version, compared_rows=len(served), prediction_agreement=agreement,
-                score_correlation=corr, score_drift=drift)
+    base = dict(
+        role=role,
+        version=version,
+        compared_rows=len(served),
+        prediction_agreement=agreement,
+        score_correlation=corr,
+        score_drift=drift,
+    )
     if labelled.empty:
         return CandidateComparison(**base)
     y = (labelled[label_col] == pos).to_numpy(dtype=bool, na_value=False)
@@ -394,20 +445,37 @@ def compare_candidate(plan, day: dt.date, served: pd.DataFrame, labelled: pd.Dat
         # computed on a seeded subsample of the labelled rows, so it is wider (conservative), never narrower
         rows = np.arange(len(y))
         if len(y) > BOOTSTRAP_MAX_ROWS:
-            rows = np.sort(np.random.default_rng([BOOTSTRAP_SEED, day.toordinal(), 1]).choice(
-                len(y), BOOTSTRAP_MAX_ROWS, replace=False))
+            rows = np.sort(
+                np.random.default_rng([BOOTSTRAP_SEED, day.toordinal(), 1]).choice(
+                    len(y), BOOTSTRAP_MAX_ROWS, replace=False
+                )
+            )
         if 0 < y[rows].sum() < len(rows):
-            intervals = paired_bootstrap(y[rows], (l_champ[rows], l_champ_pred[rows]),
-                                         (l_cand[rows], l_cand_pred[rows]), resamples=resamples,
-                                         seed=[BOOTSTRAP_SEED, day.toordinal()])
-    frame = labelled.assign(__champ_pred=l_champ_pred.astype(int), __cand_pred=l_cand_pred.astype(int),
-                            __y=y.astype(int))
+            intervals = paired_bootstrap(
+                y[rows],
+                (l_champ[rows], l_champ_pred[rows]),
+                (l_cand[rows], l_cand_pred[rows]),
+                resamples=resamples,
+                seed=[BOOTSTRAP_SEED, day.toordinal()],
+            )
+    frame = labelled.assign(
+        __champ_pred=l_champ_pred.astype(int), __cand_pred=l_cand_pred.astype(int), __y=y.astype(int)
+    )
     gaps_champ = _gaps(plan, frame, "__champ_pred", "__y")
     gaps_cand = _gaps(plan, frame, "__cand_pred", "__y")
-    fairness_delta = {k: (None if gaps_cand.get(k) is None or gaps_champ.get(k) is None else gaps_cand[k] - gaps_champ[k])
-                      for k in gaps_champ}
-    return CandidateComparison(**base, labelled_rows=len(labelled), champion=champion, candidate=candidate,
-                               intervals=intervals, delong=test, fairness_delta=fairness_delta)
+    fairness_delta = {
+        k: (None if gaps_cand.get(k) is None or gaps_champ.get(k) is None else gaps_cand[k] - gaps_champ[k])
+        for k in gaps_champ
+    }
+    return CandidateComparison(
+        **base,
+        labelled_rows=len(labelled),
+        champion=champion,
+        candidate=candidate,
+        intervals=intervals,
+        delong=test,
+        fairness_delta=fairness_delta,
+    )
 
 
 def served_versions(plan, batch: pd.DataFrame) -> dict[str, int]:
@@ -446,10 +514,10 @@ class Evidence:
 
     role: str
     version: str
-    since: dt.date | None           # first day that may count (None: every compared day)
+    since: dt.date | None  # first day that may count (None: every compared day)
     days: tuple[DayEvidence, ...]
-    skipped: dict                   # day -> why it does not count
-    fairness_regression: dict       # "attribute.gap" -> pooled candidate - champion (positive = wider gap)
+    skipped: dict  # day -> why it does not count
+    fairness_regression: dict  # "attribute.gap" -> pooled candidate - champion (positive = wider gap)
 
     @property
     def rows(self) -> int:
@@ -496,38 +564,59 @@ class Evidence:
             out.append(f"not significant: one-sided p = {self.p_value:.3g} >= {rule.significance}")
         worst = self.worst_fairness_regression
         if worst is not None and worst > rule.max_fairness_regression:
-            which = max((k for k, v in self.fairness_regression.items() if v is not None),
-                        key=lambda k: self.fairness_regression[k])
-            out.append(f"fairness regression {which} +{worst:.3f} exceeds max_fairness_regression "
-                       f"{rule.max_fairness_regression}")
+            which = max(
+                (k for k, v in self.fairness_regression.items() if v is not None),
+                key=lambda k: self.fairness_regression[k],
+            )
+            out.append(
+                f"fairness regression {which} +{worst:.3f} exceeds max_fairness_regression "
+                f"{rule.max_fairness_regression}"
+            )
         return out
 
     def describe(self) -> str:
         if not self.days:
             return f"{self.role} v{self.version}: no labelled day of evidence yet"
-        return (f"{self.role} v{self.version}: better on {self.better_days} of {len(self.days)} labelled days "
-                f"({self.days[0].day}..{self.last_day}, {self.rows} rows), pooled roc_auc delta {self.delta:+.4f}, "
-                f"Stouffer z {self.z:.2f}, one-sided p {self.p_value:.3g}")
+        return (
+            f"{self.role} v{self.version}: better on {self.better_days} of {len(self.days)} labelled days "
+            f"({self.days[0].day}..{self.last_day}, {self.rows} rows), pooled roc_auc delta {self.delta:+.4f}, "
+            f"Stouffer z {self.z:.2f}, one-sided p {self.p_value:.3g}"
+        )
 
     def values(self) -> list[MetricValue]:
         f, seg = Family.COMPARISON, segment(self.role, self.version)
-        return [MetricValue(f, "evidence_days", float(len(self.days)), seg),
-                MetricValue(f, "evidence_rows", float(self.rows), seg),
-                MetricValue(f, "evidence_better_days", float(self.better_days), seg),
-                MetricValue(f, "evidence_roc_auc_delta", self.delta, seg),
-                MetricValue(f, "evidence_z", self.z, seg),
-                MetricValue(f, "evidence_p_value", self.p_value, seg),
-                MetricValue(f, "evidence_fairness_regression", self.worst_fairness_regression, seg)]
+        return [
+            MetricValue(f, "evidence_days", float(len(self.days)), seg),
+            MetricValue(f, "evidence_rows", float(self.rows), seg),
+            MetricValue(f, "evidence_better_days", float(self.better_days), seg),
+            MetricValue(f, "evidence_roc_auc_delta", self.delta, seg),
+            MetricValue(f, "evidence_z", self.z, seg),
+            MetricValue(f, "evidence_p_value", self.p_value, seg),
+            MetricValue(f, "evidence_fairness_regression", self.worst_fairness_regression, seg),
+        ]
 
     def headline(self) -> dict[str, float | str | None]:
-        return {"evidence_days": float(len(self.days)), "evidence_rows": float(self.rows),
-                "evidence_better_days": float(self.better_days), "evidence_roc_auc_delta": self.delta,
-                "evidence_p_value": self.p_value, "evidence_fairness_regression": self.worst_fairness_regression,
-                "evidence": self.describe()}
+        return {
+            "evidence_days": float(len(self.days)),
+            "evidence_rows": float(self.rows),
+            "evidence_better_days": float(self.better_days),
+            "evidence_roc_auc_delta": self.delta,
+            "evidence_p_value": self.p_value,
+            "evidence_fairness_regression": self.worst_fairness_regression,
+            "evidence": self.describe(),
+        }
 
 
-def accumulate(rows: pd.DataFrame, *, role: str, version: str, since: dt.date | None, min_coverage: float,
-               blocked: set[dt.date] = frozenset(), days: set[dt.date] | None = None) -> Evidence:
+def accumulate(
+    rows: pd.DataFrame,
+    *,
+    role: str,
+    version: str,
+    since: dt.date | None,
+    min_coverage: float,
+    blocked: set[dt.date] = frozenset(),
+    days: set[dt.date] | None = None,
+) -> Evidence:
     """Pool the stored daily comparisons (``rows``: metric rows of the comparison family, any days) of one
     candidate version. ``since``: first day that may count; ``blocked``: days whose blocking quality checks
     failed; ``days``: if given, only these days may count (e.g. a rollback window)."""
@@ -538,8 +627,12 @@ def accumulate(rows: pd.DataFrame, *, role: str, version: str, since: dt.date | 
         hit = comp[(comp["metric"] == metric) & (comp["segment"] == seg_)]
         return {d: (None if pd.isna(v) else float(v)) for d, v in zip(hit["partition_date"], hit["value"])}
 
-    delta, z, labelled, compared = series("roc_auc_delta"), series("roc_auc_delta_z"), series("labelled_rows"), \
-        series("compared_rows", "")
+    delta, z, labelled, compared = (
+        series("roc_auc_delta"),
+        series("roc_auc_delta_z"),
+        series("labelled_rows"),
+        series("compared_rows", ""),
+    )
     counted, skipped = [], {}
     for day in sorted(delta):
         if since is not None and day < since:
@@ -565,18 +658,27 @@ def accumulate(rows: pd.DataFrame, *, role: str, version: str, since: dt.date | 
     return Evidence(role, version, since, tuple(counted), skipped, regression)
 
 
-def stored_evidence(store, plan, ref, *, role: str = CHALLENGER_ROLE, through: dt.date | None = None,
-                    current: pd.DataFrame | None = None) -> Evidence:
+def stored_evidence(
+    store,
+    plan,
+    ref,
+    *,
+    role: str = CHALLENGER_ROLE,
+    through: dt.date | None = None,
+    current: pd.DataFrame | None = None,
+) -> Evidence:
     """``accumulate`` over the metric store's comparison rows of ``ref`` (a registry ``ModelVersionRef``) from
     its ``evidence_since`` day up to ``through``; ``current``: rows of a day being computed, which replace
     that day's stored rows. Days whose stored blocking quality checks failed do not count."""
     since = ref.evidence_since
     rows = store.rows(plan.name, family=Family.COMPARISON.value, start=since, end=through)
     if current is not None and len(current):
-        rows = pd.concat([rows[~rows["partition_date"].isin(set(current["partition_date"]))], current],
-                         ignore_index=True)
-    quality = store.rows(plan.name, family=Family.QUALITY.value, metric="blocking_failed_checks", start=since,
-                         end=through)
+        rows = pd.concat(
+            [rows[~rows["partition_date"].isin(set(current["partition_date"]))], current], ignore_index=True
+        )
+    quality = store.rows(
+        plan.name, family=Family.QUALITY.value, metric="blocking_failed_checks", start=since, end=through
+    )
     blocked = {d for d, v in zip(quality["partition_date"], quality["value"]) if pd.notna(v) and v > 0}
     min_coverage = plan.data.labels.min_coverage if plan.data.labels else 1.0
     return accumulate(rows, role=role, version=ref.version, since=since, min_coverage=min_coverage, blocked=blocked)

@@ -43,9 +43,16 @@ from monitoring_pipelines.plan import MonitoringPlan
 REPORT_ROWS = 5_000
 REPORT_SEED = 0
 
-_METHOD_IDS = {"Wasserstein distance (normed)": "wasserstein", "Jensen-Shannon distance": "jensenshannon",
-               "K-S p_value": "ks", "chi-square p_value": "chisquare", "Z-test p_value": "z", "PSI": "psi",
-               "Kullback-Leibler divergence": "kl_div", "Hellinger distance": "hellinger"}
+_METHOD_IDS = {
+    "Wasserstein distance (normed)": "wasserstein",
+    "Jensen-Shannon distance": "jensenshannon",
+    "K-S p_value": "ks",
+    "chi-square p_value": "chisquare",
+    "Z-test p_value": "z",
+    "PSI": "psi",
+    "Kullback-Leibler divergence": "kl_div",
+    "Hellinger distance": "hellinger",
+}
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,11 @@ class DriftResult:
         return frozenset({*self.small_reference, *model_level})
 
     def metrics(self) -> list[MetricValue]:
-        out = [MetricValue(Family.DRIFT, "share_of_drifted_features", self.share),
-               MetricValue(Family.DRIFT, "drifted_features", float(len(self.drifted))),
-               MetricValue(Family.DRIFT, "prediction_drift_score", self.prediction.score, self.prediction.column)]
+        out = [
+            MetricValue(Family.DRIFT, "share_of_drifted_features", self.share),
+            MetricValue(Family.DRIFT, "drifted_features", float(len(self.drifted))),
+            MetricValue(Family.DRIFT, "prediction_drift_score", self.prediction.score, self.prediction.column),
+        ]
         for f in self.features:
             out.append(MetricValue(Family.DRIFT, "feature_drift_score", f.score, f.column))
             out.append(MetricValue(Family.DRIFT, "feature_drifted", float(f.drifted), f.column))
@@ -122,8 +131,7 @@ class DriftResult:
 # once per champion version
 
 
-def fit_reference(reference: pd.DataFrame, plan: MonitoringPlan,
-                  model_version: str) -> dict[str, ReferenceColumnStats]:
+def fit_reference(reference: pd.DataFrame, plan: MonitoringPlan, model_version: str) -> dict[str, ReferenceColumnStats]:
     """Reference statistics of every drift-tested column, from all reference rows: the model inputs, the score
     and the protected attributes the model does not read (those present in the reference)."""
     score = plan.data.predictions.score
@@ -150,23 +158,37 @@ def check_plan_methods(plan: MonitoringPlan) -> None:
 
 def small_reference_columns(plan: MonitoringPlan, reference: dict[str, ReferenceColumnStats]) -> list[str]:
     """Columns whose default test is a small-reference p-value test (<= 1000 reference values, no plan method)."""
-    return [c for c, s in reference.items()
-            if s.rows <= drift_stats.SMALL_REFERENCE_ROWS and c not in plan.drift.columns]
+    return [
+        c for c, s in reference.items() if s.rows <= drift_stats.SMALL_REFERENCE_ROWS and c not in plan.drift.columns
+    ]
 
 
 # --------------------------------------------------------------------------------------------------------
 # every night
 
 
-def compute(reference: dict[str, ReferenceColumnStats], current: pd.DataFrame, plan: MonitoringPlan, *,
-            reference_rows: int, day: dt.date | None = None) -> DriftResult:
+def compute(
+    reference: dict[str, ReferenceColumnStats],
+    current: pd.DataFrame,
+    plan: MonitoringPlan,
+    *,
+    reference_rows: int,
+    day: dt.date | None = None,
+) -> DriftResult:
     """The drift family of ``current`` (all rows, in memory) against the fitted ``reference``."""
-    return _compute(reference, len(current), lambda c: current[c] if c in current.columns else None, plan,
-                    reference_rows, _where(plan, day))
+    return _compute(
+        reference,
+        len(current),
+        lambda c: current[c] if c in current.columns else None,
+        plan,
+        reference_rows,
+        _where(plan, day),
+    )
 
 
-def compute_day(plan: MonitoringPlan, day: dt.date, reference: dict[str, ReferenceColumnStats], *,
-                reference_rows: int) -> DriftResult:
+def compute_day(
+    plan: MonitoringPlan, day: dt.date, reference: dict[str, ReferenceColumnStats], *, reference_rows: int
+) -> DriftResult:
     """The drift family of the day's prediction log, every row of the UTC day. Parquet files are read one
     column at a time; other sources whole (``sources.read_predictions``)."""
     from monitoring_pipelines import sources
@@ -177,8 +199,10 @@ def compute_day(plan: MonitoringPlan, day: dt.date, reference: dict[str, Referen
     ctx = sources._context(plan, day)
     files = sources._locate(plan, src, "data.predictions.path")
     with ExitStack() as stack:
-        day_files = [_ParquetDay.open(stack, files, path, plan, day, ctx, reference)
-                     for path in sources._prediction_files(files, day, ctx)]
+        day_files = [
+            _ParquetDay.open(stack, files, path, plan, day, ctx, reference)
+            for path in sources._prediction_files(files, day, ctx)
+        ]
         rows = sum(f.rows for f in day_files)
 
         def column(name: str) -> pd.Series | None:
@@ -200,8 +224,16 @@ class _ParquetDay:
     rows: int
 
     @classmethod
-    def open(cls, stack: ExitStack, files, path: str, plan: MonitoringPlan, day: dt.date, ctx: str,
-             reference: dict[str, ReferenceColumnStats]) -> _ParquetDay:
+    def open(
+        cls,
+        stack: ExitStack,
+        files,
+        path: str,
+        plan: MonitoringPlan,
+        day: dt.date,
+        ctx: str,
+        reference: dict[str, ReferenceColumnStats],
+    ) -> _ParquetDay:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -211,14 +243,19 @@ class _ParquetDay:
         try:
             schema = pq.read_schema(stack.enter_context(files.fs.open(path, "rb")))
             # text columns come as dictionaries (categories): value counts without a Python string per row
-            text = [c for c in reference if c in schema.names
-                    and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+            text = [
+                c
+                for c in reference
+                if c in schema.names
+                and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))
+            ]
             pf = pq.ParquetFile(stack.enter_context(files.fs.open(path, "rb")), read_dictionary=text)
             missing = [c for c in plan.logged_columns if c not in schema.names]
             if missing:
                 raise DataSourceError(f"{ctx}: file {shown} lacks column(s) {', '.join(missing)}")
-            ts = sources._utc(pf.read(columns=[plan.data.predictions.timestamp]).column(0).to_pandas(), ctx,
-                              f"file {shown}")
+            ts = sources._utc(
+                pf.read(columns=[plan.data.predictions.timestamp]).column(0).to_pandas(), ctx, f"file {shown}"
+            )
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise DataSourceError(f"{ctx}: cannot read parquet file {shown}: {type(exc).__name__}: {exc}") from exc
         start = sources._day_start(day)
@@ -245,16 +282,24 @@ def _concat(parts: list[pd.Series]) -> pd.Series:
     return pd.concat(parts, ignore_index=True)
 
 
-def _compute(reference: dict[str, ReferenceColumnStats], rows: int, column: Callable[[str], pd.Series | None],
-             plan: MonitoringPlan, reference_rows: int, ctx: str) -> DriftResult:
+def _compute(
+    reference: dict[str, ReferenceColumnStats],
+    rows: int,
+    column: Callable[[str], pd.Series | None],
+    plan: MonitoringPlan,
+    reference_rows: int,
+    ctx: str,
+) -> DriftResult:
     """One column at a time: load it (``column`` gives None when the day lacks it), test it, keep its sampled
     rows for the report, let it go."""
     features, score = plan.features.model_inputs, plan.data.predictions.score
     protected = [c for c in plan.protected_attributes if c not in features and c in reference]
     unfitted = [c for c in [*features, score] if c not in reference]
     if unfitted:
-        raise DataSourceError(f"{ctx}: the reference profile has no drift statistics for {unfitted}; "
-                              "re-materialize the reference_profile asset")
+        raise DataSourceError(
+            f"{ctx}: the reference profile has no drift statistics for {unfitted}; "
+            "re-materialize the reference_profile asset"
+        )
     if rows == 0:
         raise DataSourceError(f"{ctx}: the day has no rows, so there is no drift to measure")
     positions = _sample_positions(rows)
@@ -269,8 +314,9 @@ def _compute(reference: dict[str, ReferenceColumnStats], rows: int, column: Call
             raise DataSourceError(f"{ctx}: column {col!r} is missing from the day's prediction log")
         test = chosen.get(col)
         try:
-            r = drift_stats.column_drift(reference[col], values, test.threshold if test else None,
-                                         test.method if test else None)
+            r = drift_stats.column_drift(
+                reference[col], values, test.threshold if test else None, test.method if test else None
+            )
         except ValueError as exc:
             raise DataSourceError(f"{ctx}: drift of column {col!r}: {exc}") from exc
         tested[col] = FeatureDrift(r.column, r.method, r.threshold, r.score, r.drifted)
@@ -278,8 +324,17 @@ def _compute(reference: dict[str, ReferenceColumnStats], rows: int, column: Call
         sample[col] = (sampled.astype(object) if isinstance(sampled.dtype, pd.CategoricalDtype) else sampled).to_numpy()
         del values
     small = small_reference_columns(plan, {c: reference[c] for c in tested})
-    return DriftResult([tested[c] for c in features], tested[score], rows, rows, reference_rows,
-                       [tested[c] for c in protected if c in tested], missing_protected, small, pd.DataFrame(sample))
+    return DriftResult(
+        [tested[c] for c in features],
+        tested[score],
+        rows,
+        rows,
+        reference_rows,
+        [tested[c] for c in protected if c in tested],
+        missing_protected,
+        small,
+        pd.DataFrame(sample),
+    )
 
 
 def _sample_positions(rows: int) -> np.ndarray:
@@ -311,15 +366,21 @@ def write_report(result: DriftResult, reference_sample: pd.DataFrame, plan: Moni
     ref = reference_sample[cols]
     if len(ref) > REPORT_ROWS:
         ref = ref.sample(REPORT_ROWS, random_state=REPORT_SEED)
-    definition = DataDefinition(numerical_columns=[*plan.features.numerical, score],
-                                categorical_columns=[*plan.features.categorical, *protected])
+    definition = DataDefinition(
+        numerical_columns=[*plan.features.numerical, score],
+        categorical_columns=[*plan.features.categorical, *protected],
+    )
     chosen = plan.drift.columns
-    preset = DataDriftPreset(columns=features, per_column_method={c: t.method for c, t in chosen.items()} or None,
-                             per_column_threshold={c: t.threshold for c, t in chosen.items()} or None)
-    report = Report([preset, ValueDrift(column=score), *[ValueDrift(column=c) for c in protected]],
-                    include_tests=True)
-    snapshot = report.run(Dataset.from_pandas(result.report_sample[cols], data_definition=definition),
-                          Dataset.from_pandas(ref, data_definition=definition))
+    preset = DataDriftPreset(
+        columns=features,
+        per_column_method={c: t.method for c, t in chosen.items()} or None,
+        per_column_threshold={c: t.threshold for c, t in chosen.items()} or None,
+    )
+    report = Report([preset, ValueDrift(column=score), *[ValueDrift(column=c) for c in protected]], include_tests=True)
+    snapshot = report.run(
+        Dataset.from_pandas(result.report_sample[cols], data_definition=definition),
+        Dataset.from_pandas(ref, data_definition=definition),
+    )
     _save_html(snapshot, url)
     return len(ref)
 
@@ -330,8 +391,11 @@ def _per_column(d: dict) -> dict[str, FeatureDrift]:
     for m in d["metrics"]:
         c = m["config"]
         if c["type"] == "evidently:metric_v2:ValueDrift":
-            raw[c["column"]] = {"method": _METHOD_IDS.get(c["method"], c["method"]), "threshold": float(c["threshold"]),
-                                "score": float(m["value"])}
+            raw[c["column"]] = {
+                "method": _METHOD_IDS.get(c["method"], c["method"]),
+                "threshold": float(c["threshold"]),
+                "score": float(m["value"]),
+            }
     for t in d["tests"]:
         col = t["metric_config"]["params"].get("column")
         if col in raw and "Value Drift" in t["name"]:

@@ -101,8 +101,10 @@ DEFAULT_THRESHOLDS = {name: m.default_threshold for name, m in METHODS.items()}
 def method_problem(method: str, kind: Kind) -> str | None:
     """Why ``method`` cannot be the plan's test of a ``kind`` column, or None when it can."""
     if method not in METHODS:
-        return (f"method {method!r} is not computed on all rows (supported: {', '.join(METHODS)}); "
-                "choose one of those or leave the column to Evidently's default")
+        return (
+            f"method {method!r} is not computed on all rows (supported: {', '.join(METHODS)}); "
+            "choose one of those or leave the column to Evidently's default"
+        )
     if kind not in METHODS[method].kinds:
         return f"method {method!r} applies to {' or '.join(METHODS[method].kinds)} columns, not {kind} ones"
     return None
@@ -156,8 +158,16 @@ def _fit_numerical(column: str, values: pd.Series) -> ReferenceColumnStats:
     finite.sort()
     n_unique = int(np.count_nonzero(np.diff(finite))) + 1
     counts = _counts(pd.Series(finite)) if n_unique <= MAX_KEYED_VALUES else None
-    return ReferenceColumnStats(column, "numerical", finite.size, n_unique, sorted_values=finite, std=std,
-                                counts=counts, integer=_is_integer(values))
+    return ReferenceColumnStats(
+        column,
+        "numerical",
+        finite.size,
+        n_unique,
+        sorted_values=finite,
+        std=std,
+        counts=counts,
+        integer=_is_integer(values),
+    )
 
 
 def _fit_categorical(column: str, values: pd.Series) -> ReferenceColumnStats:
@@ -168,9 +178,12 @@ def _fit_categorical(column: str, values: pd.Series) -> ReferenceColumnStats:
     return ReferenceColumnStats(column, "categorical", rows, len(counts), counts=counts)
 
 
-def drift_all(stats_by_col: dict[str, ReferenceColumnStats], current_df: pd.DataFrame,
-              thresholds: dict[str, float] | None = None,
-              methods: dict[str, str] | None = None) -> dict[str, ColumnDrift]:
+def drift_all(
+    stats_by_col: dict[str, ReferenceColumnStats],
+    current_df: pd.DataFrame,
+    thresholds: dict[str, float] | None = None,
+    methods: dict[str, str] | None = None,
+) -> dict[str, ColumnDrift]:
     """``column_drift`` for every fitted column. ``thresholds`` and ``methods`` override Evidently's default
     per column, as ``per_column_threshold`` / ``per_column_method`` do (a threshold alone keeps the default
     method)."""
@@ -184,8 +197,9 @@ def drift_all(stats_by_col: dict[str, ReferenceColumnStats], current_df: pd.Data
     return {c: column_drift(s, current_df[c], thresholds.get(c), methods.get(c)) for c, s in stats_by_col.items()}
 
 
-def column_drift(stats: ReferenceColumnStats, current_values, threshold: float | None = None,
-                 method: str | None = None) -> ColumnDrift:
+def column_drift(
+    stats: ReferenceColumnStats, current_values, threshold: float | None = None, method: str | None = None
+) -> ColumnDrift:
     """Evidently's drift test of one column (its default choice, or ``method``): reference ``stats`` against
     all ``current_values``."""
     current = current_values if isinstance(current_values, pd.Series) else pd.Series(current_values)
@@ -201,8 +215,11 @@ def column_drift(stats: ReferenceColumnStats, current_values, threshold: float |
         if keyed or (method is None and stats.n_unique <= MAX_DISCRETE_VALUES):
             cur_counts = _counts(pd.Series(cur))
         if method is None:
-            n_values = (len(stats.counts.keys() | cur_counts.keys()) if stats.n_unique <= MAX_DISCRETE_VALUES
-                        else stats.n_unique)  # more than 5 in the reference: more than 5 together
+            n_values = (
+                len(stats.counts.keys() | cur_counts.keys())
+                if stats.n_unique <= MAX_DISCRETE_VALUES
+                else stats.n_unique
+            )  # more than 5 in the reference: more than 5 together
             if n_values > MAX_DISCRETE_VALUES:
                 method = "wasserstein" if stats.rows > SMALL_REFERENCE_ROWS else "ks"
             else:
@@ -214,8 +231,10 @@ def column_drift(stats: ReferenceColumnStats, current_values, threshold: float |
             raise ValueError(f"column {stats.column!r}: no non-null values in the current data")
         ref_kinds, cur_kinds = _value_kinds(stats.counts), _value_kinds(cur_counts)
         if not ref_kinds & cur_kinds:  # e.g. codes 1, 2, 3 where the reference had "Private", "Self-emp"
-            raise ValueError(f"column {stats.column!r}: the current values are {' and '.join(sorted(cur_kinds))} "
-                             f"but the reference's are {' and '.join(sorted(ref_kinds))} (type changed)")
+            raise ValueError(
+                f"column {stats.column!r}: the current values are {' and '.join(sorted(cur_kinds))} "
+                f"but the reference's are {' and '.join(sorted(ref_kinds))} (type changed)"
+            )
         if method is None:
             method = _discrete_method(stats.rows, len(stats.counts.keys() | cur_counts.keys()))
 
@@ -289,13 +308,15 @@ def _z_pvalue(ref_counts: dict, cur_counts: dict, n1: int, n2: int) -> float:
     return float(2 * (1 - norm.cdf(np.abs(z))))  # not norm.sf: Evidently's 1 - cdf rounds to 0 sooner
 
 
-def _binned(stats: ReferenceColumnStats, cur: np.ndarray | None, cur_counts: dict | None, cur_integer: bool,
-            feel_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+def _binned(
+    stats: ReferenceColumnStats, cur: np.ndarray | None, cur_counts: dict | None, cur_integer: bool, feel_zeroes: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """utils.get_binned_data: the shares of both samples per histogram bin or per value."""
     if stats.kind == "numerical" and stats.n_unique > MAX_KEYED_VALUES:
         ref_v = stats.sorted_values
-        edges = _sturges_edges(min(ref_v[0], cur.min()), max(ref_v[-1], cur.max()), ref_v.size + cur.size,
-                               stats.integer and cur_integer)
+        edges = _sturges_edges(
+            min(ref_v[0], cur.min()), max(ref_v[-1], cur.max()), ref_v.size + cur.size, stats.integer and cur_integer
+        )
         ref_p = np.histogram(ref_v, edges)[0] / ref_v.size
         cur_p = np.histogram(cur, edges)[0] / cur.size
     else:
@@ -308,8 +329,9 @@ def _binned(stats: ReferenceColumnStats, cur: np.ndarray | None, cur_counts: dic
     return ref_p, cur_p
 
 
-def _hellinger(stats: ReferenceColumnStats, cur: np.ndarray | None, cur_counts: dict | None,
-               cur_integer: bool) -> float:
+def _hellinger(
+    stats: ReferenceColumnStats, cur: np.ndarray | None, cur_counts: dict | None, cur_integer: bool
+) -> float:
     """hellinger_distance.py: on value shares (categorical) or density histograms (numerical)."""
     total = 0.0
     if stats.kind == "categorical":
@@ -372,6 +394,7 @@ def _finite(column: str, values: pd.Series, where: str) -> np.ndarray:
 
 def _value_kinds(counts: dict) -> set[str]:
     """The kinds of values a categorical column holds: text, number, bool or another type's name."""
+
     def kind(v) -> str:
         if isinstance(v, str):
             return "text"
@@ -380,6 +403,7 @@ def _value_kinds(counts: dict) -> set[str]:
         if isinstance(v, (int, float, np.number)):
             return "number"
         return type(v).__name__
+
     return {kind(v) for v in counts}
 
 

@@ -43,8 +43,9 @@ def fit_calibration(scores: np.ndarray, positives: np.ndarray) -> Calibration:
     if keep.sum() < 2 or len(np.unique(positives[keep])) < 2:
         raise ValueError("calibration needs labelled reference rows of both classes")
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[keep], positives[keep])
-    return Calibration(tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_),
-                       int(keep.sum()))
+    return Calibration(
+        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_), int(keep.sum())
+    )
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,14 @@ class EstimatedPerformance:
 
     def metrics(self) -> list[MetricValue]:
         f = Family.PERFORMANCE_ESTIMATED
-        return [MetricValue(f, "estimated_rows", float(self.rows)), MetricValue(f, "roc_auc", self.roc_auc),
-                MetricValue(f, "accuracy", self.accuracy), MetricValue(f, "precision", self.precision),
-                MetricValue(f, "recall", self.recall), MetricValue(f, "f1", self.f1)]
+        return [
+            MetricValue(f, "estimated_rows", float(self.rows)),
+            MetricValue(f, "roc_auc", self.roc_auc),
+            MetricValue(f, "accuracy", self.accuracy),
+            MetricValue(f, "precision", self.precision),
+            MetricValue(f, "recall", self.recall),
+            MetricValue(f, "f1", self.f1),
+        ]
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -78,8 +84,13 @@ def estimate(scores: np.ndarray, predicted_positive: np.ndarray, calibration: Ca
     fn, tn = float(np.sum(p[~pred])), float(np.sum(1 - p[~pred]))
     n = len(scores)
     return EstimatedPerformance(
-        rows=n, roc_auc=expected_roc_auc(scores, p), accuracy=(tp + tn) / n, precision=_ratio(tp, tp + fp),
-        recall=_ratio(tp, tp + fn), f1=_ratio(2 * tp, 2 * tp + fp + fn))
+        rows=n,
+        roc_auc=expected_roc_auc(scores, p),
+        accuracy=(tp + tn) / n,
+        precision=_ratio(tp, tp + fp),
+        recall=_ratio(tp, tp + fn),
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+    )
 
 
 def expected_roc_auc(scores: np.ndarray, probabilities: np.ndarray) -> float | None:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
 from monitoring_pipelines.metrics import Status
 from monitoring_pipelines.store import MetricStore
 
@@ -35,13 +36,17 @@ LABELS = ["model", "version", "family", "metric", "segment"]
 # row (segment '') is exported. Per-group rates and per-check rows stay in the store and the dashboards:
 # they would multiply the series count without being what an alert rule or an overview panel needs.
 SEGMENTED = {
-    ("drift", "feature_drift_score"), ("drift", "protected_drift_score"),
-    ("fairness", "demographic_parity_difference"), ("fairness", "equal_opportunity_difference"),
+    ("drift", "feature_drift_score"),
+    ("drift", "protected_drift_score"),
+    ("fairness", "demographic_parity_difference"),
+    ("fairness", "equal_opportunity_difference"),
     ("fairness", "equalized_odds_difference"),
 }
 
-_QUERY = ("SELECT model, model_version, family, metric, segment, partition_date, status, latest_value "
-          "FROM latest_metric_values ORDER BY model, family, metric, segment")
+_QUERY = (
+    "SELECT model, model_version, family, metric, segment, partition_date, status, latest_value "
+    "FROM latest_metric_values ORDER BY model, family, metric, segment"
+)
 _FAMILY_QUERY = "SELECT model, family, status FROM latest_family_status ORDER BY model, family"
 
 
@@ -52,7 +57,7 @@ def status_code(status: str) -> int:
 
 def _day_seconds(day) -> float:
     day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
 
 
 class MetricStoreCollector(Collector):
@@ -62,14 +67,24 @@ class MetricStoreCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        value = GaugeMetricFamily("monitoring_metric_value", "Latest known figure of a monitored metric "
-                                  "(the most recent day on which it could be computed).", labels=LABELS)
-        status = GaugeMetricFamily("monitoring_metric_status", "Status of the metric on its latest day: "
-                                   "0 ok, 1 unknown, 2 warning, 3 critical.", labels=LABELS)
-        day = GaugeMetricFamily("monitoring_metric_day_timestamp_seconds", "Start (UTC) of the day the "
-                                "status refers to.", labels=LABELS)
-        family = GaugeMetricFamily("monitoring_family_status", "Worst status of a family on the model's latest "
-                                   "day: 0 ok, 1 unknown, 2 warning, 3 critical.", labels=["model", "family"])
+        value = GaugeMetricFamily(
+            "monitoring_metric_value",
+            "Latest known figure of a monitored metric (the most recent day on which it could be computed).",
+            labels=LABELS,
+        )
+        status = GaugeMetricFamily(
+            "monitoring_metric_status",
+            "Status of the metric on its latest day: 0 ok, 1 unknown, 2 warning, 3 critical.",
+            labels=LABELS,
+        )
+        day = GaugeMetricFamily(
+            "monitoring_metric_day_timestamp_seconds", "Start (UTC) of the day the status refers to.", labels=LABELS
+        )
+        family = GaugeMetricFamily(
+            "monitoring_family_status",
+            "Worst status of a family on the model's latest day: 0 ok, 1 unknown, 2 warning, 3 critical.",
+            labels=["model", "family"],
+        )
         rows = self.store.query("reading the latest metric values for Prometheus", _QUERY)
         families = self.store.query("reading the latest family statuses for Prometheus", _FAMILY_QUERY)
         for model, version, fam, metric, segment, partition_date, st, latest in rows:

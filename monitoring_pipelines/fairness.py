@@ -44,8 +44,12 @@ from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.metrics import Family, MetricValue
 
 MISSING = "<missing>"
-GAP_METRICS = ("demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
-               "equalized_odds_difference")
+GAP_METRICS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+)
 _T, _P, _W = "__y_true__", "__y_pred__", "__rows__"  # private column names of the confusion table
 _GROUP_METRICS = ("group_count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 
@@ -115,8 +119,10 @@ class FairnessResult:
     def headline(self) -> dict[str, float | str | None]:
         out: dict[str, float | str | None] = {"rows": self.rows}
         for d in self.disparities:
-            for metric, short in (("demographic_parity_difference", "demographic_parity"),
-                                  ("equal_opportunity_difference", "equal_opportunity")):
+            for metric, short in (
+                ("demographic_parity_difference", "demographic_parity"),
+                ("equal_opportunity_difference", "equal_opportunity"),
+            ):
                 out[f"{d.attribute}.{metric}"] = getattr(d, metric)
                 out[f"{d.attribute}.{short}_worst_group"] = d.worst_group(metric)
             out[f"{d.attribute}.equalized_odds_difference"] = d.equalized_odds_difference
@@ -144,12 +150,17 @@ def compute(
     data = df.loc[usable]
     attrs = list(protected_attributes)
     segments = [[a] for a in attrs] + ([attrs] if len(attrs) > 1 else [])
-    common = dict(rows=len(data), skipped_rows=int((~usable).sum()), min_group_size=min_group_size,
-                  attributes=tuple("&".join(s) for s in segments))
+    common = dict(
+        rows=len(data),
+        skipped_rows=int((~usable).sum()),
+        min_group_size=min_group_size,
+        attributes=tuple("&".join(s) for s in segments),
+    )
     if data.empty:
         empty = tuple(Disparity("&".join(s), (), ()) for s in segments)
-        return FairnessResult(**common, groups=(), disparities=empty, partial=True,
-                              partial_reason="no labelled rows with a prediction")
+        return FairnessResult(
+            **common, groups=(), disparities=empty, partial=True, partial_reason="no labelled rows with a prediction"
+        )
 
     from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
     from sklearn.metrics import accuracy_score
@@ -159,9 +170,16 @@ def compute(
     # the same, and fairlearn 0.15 np.stack-s every cell of every metric column (75 s at 1M rows, vs ~0.3 s).
     table = (
         pd.DataFrame({a: _as_groups(data[a]) for a in attrs})
-        .assign(**{_T: (data[label_col] == positive_class).astype(int),
-                   _P: (data[prediction_col] == positive_class).astype(int)})
-        .groupby([*attrs, _T, _P], sort=False).size().rename(_W).reset_index()
+        .assign(
+            **{
+                _T: (data[label_col] == positive_class).astype(int),
+                _P: (data[prediction_col] == positive_class).astype(int),
+            }
+        )
+        .groupby([*attrs, _T, _P], sort=False)
+        .size()
+        .rename(_W)
+        .reset_index()
     )
     frame_metrics = {
         "group_count": lambda t, p, sample_weight: float(np.sum(sample_weight)),
@@ -178,15 +196,21 @@ def compute(
     for seg_attrs in segments:
         attribute = "&".join(seg_attrs)
         features = table[seg_attrs[0]] if len(seg_attrs) == 1 else table[seg_attrs]
-        by_group = MetricFrame(metrics=frame_metrics, y_true=table[_T].to_numpy(), y_pred=table[_P].to_numpy(),
-                               sensitive_features=features, sample_params=weights).by_group
+        by_group = MetricFrame(
+            metrics=frame_metrics,
+            y_true=table[_T].to_numpy(),
+            y_pred=table[_P].to_numpy(),
+            sensitive_features=features,
+            sample_params=weights,
+        ).by_group
         # the intersection frame spans the full product of values; combinations never seen have NaN counts
         by_group = by_group[by_group["group_count"].notna()]
         seg_groups = [_group(attribute, seg_attrs, key, row, min_group_size) for key, row in by_group.iterrows()]
         groups += seg_groups
         disparities.append(_disparity(attribute, seg_groups, min_rate_support))
-    return FairnessResult(**common, groups=tuple(groups), disparities=tuple(disparities), partial=False,
-                          partial_reason=None)
+    return FairnessResult(
+        **common, groups=tuple(groups), disparities=tuple(disparities), partial=False, partial_reason=None
+    )
 
 
 def _as_groups(values: pd.Series) -> pd.Series:

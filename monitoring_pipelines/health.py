@@ -48,9 +48,12 @@ class Baseline:
     std: float | None  # sample standard deviation (ddof=1); None below 2 values
 
     @classmethod
-    def of(cls, values: list[float]) -> "Baseline":
-        return cls(len(values), statistics.fmean(values) if values else None,
-                   statistics.stdev(values) if len(values) >= 2 else None)
+    def of(cls, values: list[float]) -> Baseline:
+        return cls(
+            len(values),
+            statistics.fmean(values) if values else None,
+            statistics.stdev(values) if len(values) >= 2 else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,9 @@ def _beyond(value: float, limit: float, direction: str) -> bool:
     return value > limit if direction == "max" else value < limit
 
 
-def _candidates(threshold: Threshold, direction: str, baseline: Baseline | None
-                ) -> list[tuple[str, float | None, float | None]]:
+def _candidates(
+    threshold: Threshold, direction: str, baseline: Baseline | None
+) -> list[tuple[str, float | None, float | None]]:
     """(rule, warning level, critical level) of every rule that points in ``direction``; relative rules only
     with a ``baseline`` that can judge."""
     out = []
@@ -108,13 +112,19 @@ def _candidates(threshold: Threshold, direction: str, baseline: Baseline | None
         if rel.zscore is not None and baseline.std is not None and baseline.std > _MIN_STD:
             scales.append(("zscore", rel.zscore, baseline.std))
         for name, levels, scale in scales:
-            out.append((name, None if levels.warning is None else baseline.mean + sign * levels.warning * scale,
-                        None if levels.critical is None else baseline.mean + sign * levels.critical * scale))
+            out.append(
+                (
+                    name,
+                    None if levels.warning is None else baseline.mean + sign * levels.warning * scale,
+                    None if levels.critical is None else baseline.mean + sign * levels.critical * scale,
+                )
+            )
     return out
 
 
-def _side(threshold: Threshold, direction: str, baseline: Baseline | None, value: float
-          ) -> tuple[Status, Bounds, tuple[str, ...]] | None:
+def _side(
+    threshold: Threshold, direction: str, baseline: Baseline | None, value: float
+) -> tuple[Status, Bounds, tuple[str, ...]] | None:
     """Judge ``value`` on one side: the tightest level of each severity wins (it fires first)."""
     rules = _candidates(threshold, direction, baseline)
     if not rules:
@@ -125,13 +135,17 @@ def _side(threshold: Threshold, direction: str, baseline: Baseline | None, value
     bounds = Bounds(tightest(warnings) if warnings else None, tightest(criticals) if criticals else None, direction)
     status = bounds.judge(value)
     level = {Status.WARNING: 1, Status.CRITICAL: 2}.get(status)
-    hit = tuple(name for name, *limits in rules
-                if level is not None and limits[level - 1] is not None and _beyond(value, limits[level - 1], direction))
+    hit = tuple(
+        name
+        for name, *limits in rules
+        if level is not None and limits[level - 1] is not None and _beyond(value, limits[level - 1], direction)
+    )
     return status, bounds, hit
 
 
-def _raw(threshold: Threshold, value: float, earlier: list[float]
-         ) -> tuple[Status, Bounds, Baseline | None, tuple[str, ...], tuple[str, ...]]:
+def _raw(
+    threshold: Threshold, value: float, earlier: list[float]
+) -> tuple[Status, Bounds, Baseline | None, tuple[str, ...], tuple[str, ...]]:
     """Raw status of ``value`` given the baseline values ``earlier``: (status, bounds, baseline, rules, notes)."""
     notes: list[str] = []
     rel = threshold.relative
@@ -140,8 +154,10 @@ def _raw(threshold: Threshold, value: float, earlier: list[float]
     if rel is not None and baseline.days < rel.min_days:
         usable = None
         absolute = threshold.warning is not None or threshold.critical is not None
-        notes.append(f"baseline has {baseline.days} of the {rel.min_days} days the relative rule needs: "
-                     + ("judged on the absolute levels only" if absolute else "cannot judge"))
+        notes.append(
+            f"baseline has {baseline.days} of the {rel.min_days} days the relative rule needs: "
+            + ("judged on the absolute levels only" if absolute else "cannot judge")
+        )
     elif rel is not None and rel.zscore is not None and (baseline.std is None or baseline.std <= _MIN_STD):
         notes.append(f"baseline standard deviation is 0 over {baseline.days} days: the zscore rule cannot judge")
     sides = [threshold.direction] + ([_OPPOSITE[threshold.direction]] if rel is not None and rel.two_sided else [])
@@ -162,8 +178,9 @@ def _baseline_values(past: Past, day: dt.date, days: int) -> list[float]:
     return out
 
 
-def assess(threshold: Threshold | None, day: dt.date, value: float | None, past: Past, *,
-           unjudged: bool = False) -> Assessment:
+def assess(
+    threshold: Threshold | None, day: dt.date, value: float | None, past: Past, *, unjudged: bool = False
+) -> Assessment:
     """Judge ``value`` of ``day`` against ``threshold`` given the stored ``past`` of the same metric and segment.
 
     ``unjudged``: the figure is reported but never judged (e.g. a fairness group below the minimum size).
@@ -178,8 +195,12 @@ def assess(threshold: Threshold | None, day: dt.date, value: float | None, past:
     if value is None:
         return Assessment(Status.UNKNOWN, Status.UNKNOWN, threshold.bounds, notes=("no value",))
     if unjudged:
-        return Assessment(Status.UNKNOWN, Status.UNKNOWN, threshold.bounds,
-                          notes=("reported, not judged (e.g. a group below the minimum size)",))
+        return Assessment(
+            Status.UNKNOWN,
+            Status.UNKNOWN,
+            threshold.bounds,
+            notes=("reported, not judged (e.g. a group below the minimum size)",),
+        )
     n = threshold.relative.baseline_days if threshold.relative else 0
     raw, bounds, baseline, rules, notes = _raw(threshold, value, _baseline_values(past, day, n))
     p = threshold.persistence
@@ -192,8 +213,11 @@ def assess(threshold: Threshold | None, day: dt.date, value: float | None, past:
         unusable = v is None or math.isnan(v) or stored == Status.UNKNOWN.value
         earlier.append(Status.OK if unusable else _raw(threshold, v, _baseline_values(past, d, n))[0])
     # ranks: ok < unknown < warning < critical, so "at least the level" never counts an unknown day
-    hits = {level: 1 + sum(s.rank >= level.rank for s in earlier)
-            for level in (Status.CRITICAL, Status.WARNING) if raw.rank >= level.rank}
+    hits = {
+        level: 1 + sum(s.rank >= level.rank for s in earlier)
+        for level in (Status.CRITICAL, Status.WARNING)
+        if raw.rank >= level.rank
+    }
     status = next((level for level, count in hits.items() if count >= p.k), Status.OK)
     if status is not raw:
         notes = (*notes, f"{raw.value} on {hits[raw]} of the last {p.m} days ({p.k} needed): held back")
@@ -217,8 +241,17 @@ def _threshold(plan: MonitoringPlan, family: str, metric: str) -> Threshold | No
     return plan.thresholds.get(f"{family}.{metric}")
 
 
-def judge(plan: MonitoringPlan, day: dt.date, values: list[MetricValue], *, model_version: str, alias: str,
-          run_id: str, history: pd.DataFrame, unjudged_segments: frozenset[str] = frozenset()) -> list[MetricRow]:
+def judge(
+    plan: MonitoringPlan,
+    day: dt.date,
+    values: list[MetricValue],
+    *,
+    model_version: str,
+    alias: str,
+    run_id: str,
+    history: pd.DataFrame,
+    unjudged_segments: frozenset[str] = frozenset(),
+) -> list[MetricRow]:
     """Attach the plan's thresholds and a status to every value.
 
     ``history``: the model's stored rows of the days before ``day`` that the plan's relative and persistence
@@ -227,33 +260,52 @@ def judge(plan: MonitoringPlan, day: dt.date, values: list[MetricValue], *, mode
     unknown, so they are reported and never alerted on. The stored thresholds are the effective levels of the
     day (absolute and relative combined, see the module docstring).
     """
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     past = _past_index(history, day)
     rows = []
     for v in values:
         t = _threshold(plan, v.family.value, v.metric)
-        a = assess(t, day, v.value, past.get((v.family.value, v.metric, v.segment), {}),
-                   unjudged=v.segment in unjudged_segments)
+        a = assess(
+            t,
+            day,
+            v.value,
+            past.get((v.family.value, v.metric, v.segment), {}),
+            unjudged=v.segment in unjudged_segments,
+        )
         b = a.bounds
         limited = b.warning is not None or b.critical is not None
-        rows.append(MetricRow(
-            model=plan.name, model_version=str(model_version), alias=alias, partition_date=day,
-            family=v.family.value, metric=v.metric, segment=v.segment, value=v.value,
-            warning_threshold=b.warning, critical_threshold=b.critical,
-            direction=b.direction if limited else None,
-            status=a.status.value, run_id=run_id, computed_at=now,
-        ))
+        rows.append(
+            MetricRow(
+                model=plan.name,
+                model_version=str(model_version),
+                alias=alias,
+                partition_date=day,
+                family=v.family.value,
+                metric=v.metric,
+                segment=v.segment,
+                value=v.value,
+                warning_threshold=b.warning,
+                critical_threshold=b.critical,
+                direction=b.direction if limited else None,
+                status=a.status.value,
+                run_id=run_id,
+                computed_at=now,
+            )
+        )
     return rows
 
 
 def history_days(plan: MonitoringPlan, families: list[str] | None = None) -> int:
     """How many days before a judged day the plan's rules read (0: no relative or persistence rule)."""
-    return max((t.history_days for k, t in plan.thresholds.items()
-                if families is None or k.partition(".")[0] in families), default=0)
+    return max(
+        (t.history_days for k, t in plan.thresholds.items() if families is None or k.partition(".")[0] in families),
+        default=0,
+    )
 
 
-def read_history(store: MetricStore, plan: MonitoringPlan, day: dt.date,
-                 families: list[str] | None = None) -> pd.DataFrame:
+def read_history(
+    store: MetricStore, plan: MonitoringPlan, day: dt.date, families: list[str] | None = None
+) -> pd.DataFrame:
     """The stored rows the plan's relative and persistence rules need to judge ``day`` (of ``families``, or all):
     for each such threshold, its metric on the ``history_days`` days before ``day``."""
     frames = []
@@ -261,8 +313,15 @@ def read_history(store: MetricStore, plan: MonitoringPlan, day: dt.date,
         family, _, metric = key.partition(".")
         if t.history_days == 0 or (families is not None and family not in families):
             continue
-        frames.append(store.rows(plan.name, family=family, metric=metric,
-                                 start=day - dt.timedelta(days=t.history_days), end=day - dt.timedelta(days=1)))
+        frames.append(
+            store.rows(
+                plan.name,
+                family=family,
+                metric=metric,
+                start=day - dt.timedelta(days=t.history_days),
+                end=day - dt.timedelta(days=1),
+            )
+        )
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(METRIC_COLUMNS))
 
@@ -308,7 +367,11 @@ class Breach:
     def describe(self) -> str:
         seg = f"[{self.segment}]" if self.segment else ""
         how = f", {'+'.join(self.rules)}" if self.rules else ""
-        base = f", baseline {self.baseline_mean:.4g} over {self.baseline_days} days" if self.baseline_mean is not None else ""
+        base = (
+            f", baseline {self.baseline_mean:.4g} over {self.baseline_days} days"
+            if self.baseline_mean is not None
+            else ""
+        )
         pers = f", on {self.persistence} days" if self.persistence else ""
         value = "None" if self.value is None else f"{self.value:.4g}"
         return f"{self.family}.{self.metric}{seg} = {value} ({self.status.value}, threshold {self.threshold}{how}{base}{pers})"
@@ -331,17 +394,29 @@ def as_breach(r, status: Status, a: Assessment | None) -> Breach:
     """A stored row (namedtuple of store.rows) at ``status`` as a Breach, explained by its assessment if given."""
     if a is None:
         limit = r.critical_threshold if status is Status.CRITICAL else r.warning_threshold
-        return Breach(r.family, r.metric, r.segment, r.value, status, None if pd.isna(limit) else float(limit),
-                      r.direction)
+        return Breach(
+            r.family, r.metric, r.segment, r.value, status, None if pd.isna(limit) else float(limit), r.direction
+        )
     limit = a.bounds.critical if status is Status.CRITICAL else a.bounds.warning
-    return Breach(r.family, r.metric, r.segment, None if pd.isna(r.value) else float(r.value), status, limit,
-                  a.bounds.direction, a.rules,
-                  a.baseline.mean if a.baseline else None, a.baseline.days if a.baseline else None,
-                  a.persistence, a.note)
+    return Breach(
+        r.family,
+        r.metric,
+        r.segment,
+        None if pd.isna(r.value) else float(r.value),
+        status,
+        limit,
+        a.bounds.direction,
+        a.rules,
+        a.baseline.mean if a.baseline else None,
+        a.baseline.days if a.baseline else None,
+        a.persistence,
+        a.note,
+    )
 
 
-def summarise(plan: MonitoringPlan, day: dt.date, rows: pd.DataFrame,
-              assessments: Mapping[Key, Assessment] | None = None) -> DaySummary:
+def summarise(
+    plan: MonitoringPlan, day: dt.date, rows: pd.DataFrame, assessments: Mapping[Key, Assessment] | None = None
+) -> DaySummary:
     """Worst status per family of the plan's families, every warning/critical row (the breaches), and, given
     ``assessments`` (``assess_rows``), how each breach was judged and which raw breaches were held back."""
     family_status: dict[str, Status] = {}

@@ -46,12 +46,45 @@ from monitoring_pipelines.store import MetricStore, _iso_ts, _lock_key
 KINDS = ("opened", "escalated", "resolved", "acknowledged")
 STATES = ("open", "acknowledged", "resolved")
 INCIDENT_COLUMNS = (
-    "id", "model", "family", "metric", "state", "severity", "model_version", "segments", "first_day",
-    "last_breach_day", "closed_day", "value", "threshold", "direction", "opened_at", "escalated_at",
-    "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolution", "updated_at",
+    "id",
+    "model",
+    "family",
+    "metric",
+    "state",
+    "severity",
+    "model_version",
+    "segments",
+    "first_day",
+    "last_breach_day",
+    "closed_day",
+    "value",
+    "threshold",
+    "direction",
+    "opened_at",
+    "escalated_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_by",
+    "resolution",
+    "updated_at",
 )
-EVENT_COLUMNS = ("id", "incident_id", "seq", "model", "kind", "day", "severity", "value", "threshold", "segments",
-                 "actor", "note", "run_id", "at")
+EVENT_COLUMNS = (
+    "id",
+    "incident_id",
+    "seq",
+    "model",
+    "kind",
+    "day",
+    "severity",
+    "value",
+    "threshold",
+    "segments",
+    "actor",
+    "note",
+    "run_id",
+    "at",
+)
 _DATES = ("first_day", "last_breach_day", "closed_day", "day")
 _TIMES = ("opened_at", "escalated_at", "acknowledged_at", "resolved_at", "updated_at", "at")
 _BREACH = (Status.WARNING, Status.CRITICAL)
@@ -131,9 +164,16 @@ class _DayFinding:
 # -- evaluation ------------------------------------------------------------------------------------------------
 
 
-def update(store: MetricStore, plan: MonitoringPlan, day: dt.date, rows: pd.DataFrame, *, run_id: str | None = None,
-           assessments: Mapping[health.Key, health.Assessment] | None = None,
-           now: dt.datetime | None = None) -> list[IncidentChange]:
+def update(
+    store: MetricStore,
+    plan: MonitoringPlan,
+    day: dt.date,
+    rows: pd.DataFrame,
+    *,
+    run_id: str | None = None,
+    assessments: Mapping[health.Key, health.Assessment] | None = None,
+    now: dt.datetime | None = None,
+) -> list[IncidentChange]:
     """Evaluate ``day`` of ``plan``'s model: open, attach, escalate and resolve its incidents from the day's
     judged ``rows`` (``store.rows(model, start=day, end=day)``; every row must be of that model and day).
 
@@ -148,8 +188,10 @@ def update(store: MetricStore, plan: MonitoringPlan, day: dt.date, rows: pd.Data
         wrong = rows[(rows["model"] != m) | (rows["partition_date"] != day)]
         if len(wrong):
             r = wrong.iloc[0]
-            raise ValueError(f"incidents.update({m!r}, {day}): got a row of model {r['model']!r} on "
-                             f"{r['partition_date']} ({r['family']}.{r['metric']}); pass only the rows of that day")
+            raise ValueError(
+                f"incidents.update({m!r}, {day}): got a row of model {r['model']!r} on "
+                f"{r['partition_date']} ({r['family']}.{r['metric']}); pass only the rows of that day"
+            )
     now = _utc(now)
     if assessments is None:
         assessments = health.assess_rows(plan, day, rows, health.read_history(store, plan, day))
@@ -190,8 +232,16 @@ def _excess(r) -> float:
     return float(r.value - limit) if r.direction == "max" else float(limit - r.value)
 
 
-def _evaluate(conn: Connection, plan: MonitoringPlan, day: dt.date, f: _DayFinding, rows: pd.DataFrame,
-              assessments, run_id: str | None, now: dt.datetime) -> list[IncidentChange]:
+def _evaluate(
+    conn: Connection,
+    plan: MonitoringPlan,
+    day: dt.date,
+    f: _DayFinding,
+    rows: pd.DataFrame,
+    assessments,
+    run_id: str | None,
+    now: dt.datetime,
+) -> list[IncidentChange]:
     m = plan.name
     need = plan.incidents.resolve_after_ok_days
     incidents = _load(conn, m, f.family, f.metric)
@@ -223,8 +273,9 @@ def _evaluate(conn: Connection, plan: MonitoringPlan, day: dt.date, f: _DayFindi
     return changes
 
 
-def _closure(statuses: dict[dt.date, Status], first_day: dt.date, need: int, before: dt.date | None = None
-             ) -> tuple[dt.date, dt.date, list[dt.date]] | None:
+def _closure(
+    statuses: dict[dt.date, Status], first_day: dt.date, need: int, before: dt.date | None = None
+) -> tuple[dt.date, dt.date, list[dt.date]] | None:
     """(closed day, last breached day, the ok days) of an episode that began on ``first_day``, if the stored
     statuses (of days before ``before``) show ``need`` ok days after its last breached day; else None."""
     days = {d: s for d, s in statuses.items() if d >= first_day and (before is None or d < before)}
@@ -239,33 +290,83 @@ def _open(conn, plan, day, f: _DayFinding, run_id, now, *, resolved: bool = Fals
     w = f.worst
     state = "resolved" if resolved else "open"
     inc = _Incident(uuid.uuid4().hex, state, f.status, set(f.breached), day, day, None, now, _version(w))
-    conn.execute(text(
-        "INSERT INTO incidents (id, model, family, metric, state, severity, model_version, segments, first_day, "
-        "last_breach_day, value, threshold, direction, opened_at, updated_at) VALUES (:id, :model, :family, :metric, "
-        ":state, :severity, :version, :segments, :day, :day, :value, :threshold, :direction, :now, :now)"),
-        {"id": inc.id, "model": plan.name, "state": state, "family": f.family, "metric": f.metric, "severity": f.status.value,
-         "version": inc.model_version, "segments": _json(inc.segments), "day": day.isoformat(),
-         "value": _num(w.value), "threshold": _limit(w), "direction": _dir(w), "now": _iso_ts(now)})
-    _event(conn, plan.name, inc.id, "opened", day=day, severity=f.status.value, value=_num(w.value),
-           threshold=_limit(w), segments=f.breached, actor=AUTO, run_id=run_id, at=now)
+    conn.execute(
+        text(
+            "INSERT INTO incidents (id, model, family, metric, state, severity, model_version, segments, first_day, "
+            "last_breach_day, value, threshold, direction, opened_at, updated_at) VALUES (:id, :model, :family, :metric, "
+            ":state, :severity, :version, :segments, :day, :day, :value, :threshold, :direction, :now, :now)"
+        ),
+        {
+            "id": inc.id,
+            "model": plan.name,
+            "state": state,
+            "family": f.family,
+            "metric": f.metric,
+            "severity": f.status.value,
+            "version": inc.model_version,
+            "segments": _json(inc.segments),
+            "day": day.isoformat(),
+            "value": _num(w.value),
+            "threshold": _limit(w),
+            "direction": _dir(w),
+            "now": _iso_ts(now),
+        },
+    )
+    _event(
+        conn,
+        plan.name,
+        inc.id,
+        "opened",
+        day=day,
+        severity=f.status.value,
+        value=_num(w.value),
+        threshold=_limit(w),
+        segments=f.breached,
+        actor=AUTO,
+        run_id=run_id,
+        at=now,
+    )
     return inc
 
 
 def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, run_id, now) -> list[IncidentChange]:
     w = f.worst
-    seen = conn.execute(text("SELECT COUNT(*) FROM incident_events WHERE incident_id = :id AND day = :day "
-                             "AND kind IN ('opened', 'attached')"), {"id": inc.id, "day": day.isoformat()}).scalar_one()
+    seen = conn.execute(
+        text(
+            "SELECT COUNT(*) FROM incident_events WHERE incident_id = :id AND day = :day "
+            "AND kind IN ('opened', 'attached')"
+        ),
+        {"id": inc.id, "day": day.isoformat()},
+    ).scalar_one()
     if not seen:
         note = None if inc.open else "breach on a day of a resolved incident: recorded, not reopened"
-        _event(conn, plan.name, inc.id, "attached", day=day, severity=f.status.value, value=_num(w.value),
-               threshold=_limit(w), segments=f.breached, actor=AUTO, note=note, run_id=run_id, at=now)
+        _event(
+            conn,
+            plan.name,
+            inc.id,
+            "attached",
+            day=day,
+            severity=f.status.value,
+            value=_num(w.value),
+            threshold=_limit(w),
+            segments=f.breached,
+            actor=AUTO,
+            note=note,
+            run_id=run_id,
+            at=now,
+        )
     before = inc.severity
     inc.segments |= set(f.breached)
     newest = day >= inc.last_breach_day
     inc.first_day, inc.last_breach_day = min(inc.first_day, day), max(inc.last_breach_day, day)
     escalate = inc.open and f.status.rank > inc.severity.rank
-    params = {"id": inc.id, "segments": _json(inc.segments), "first": inc.first_day.isoformat(),
-              "last": inc.last_breach_day.isoformat(), "now": _iso_ts(now)}
+    params = {
+        "id": inc.id,
+        "segments": _json(inc.segments),
+        "first": inc.first_day.isoformat(),
+        "last": inc.last_breach_day.isoformat(),
+        "now": _iso_ts(now),
+    }
     sets = "segments = :segments, first_day = :first, last_breach_day = :last, updated_at = :now"
     if newest:  # the incident shows its latest breached day's figure
         inc.model_version = _version(w) or inc.model_version
@@ -278,9 +379,21 @@ def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, 
     conn.execute(text(f"UPDATE incidents SET {sets} WHERE id = :id"), params)
     if not escalate:
         return []
-    _event(conn, plan.name, inc.id, "escalated", day=day, severity=f.status.value, value=_num(w.value),
-           threshold=_limit(w), segments=f.breached, actor=AUTO, run_id=run_id, at=now,
-           note=f"{before.value} -> {f.status.value}")
+    _event(
+        conn,
+        plan.name,
+        inc.id,
+        "escalated",
+        day=day,
+        severity=f.status.value,
+        value=_num(w.value),
+        threshold=_limit(w),
+        segments=f.breached,
+        actor=AUTO,
+        run_id=run_id,
+        at=now,
+        note=f"{before.value} -> {f.status.value}",
+    )
     return [_change("escalated", plan, inc, day, f, rows, assessments, before.value, run_id, now)]
 
 
@@ -291,26 +404,80 @@ def _resolve_auto(conn, plan, inc: _Incident, day, f: _DayFinding, closure, run_
     level = _num(w.warning_threshold) if not pd.isna(w.warning_threshold) else _num(w.critical_threshold)
     value = _num(w.value) if day == closed else None
     note = f"ok on {len(ok)} day(s) after the last breach ({last}): {', '.join(d.isoformat() for d in ok)}"
-    conn.execute(text("UPDATE incidents SET state = 'resolved', closed_day = :closed, resolved_at = :now, "
-                      "resolved_by = :by, resolution = 'auto', updated_at = :now WHERE id = :id"),
-                 {"closed": closed.isoformat(), "now": _iso_ts(now), "by": AUTO, "id": inc.id})
-    _event(conn, plan.name, inc.id, "resolved", day=closed, severity="ok", value=value, threshold=level,
-           segments=(), actor=AUTO, note=note, run_id=run_id, at=now)
+    conn.execute(
+        text(
+            "UPDATE incidents SET state = 'resolved', closed_day = :closed, resolved_at = :now, "
+            "resolved_by = :by, resolution = 'auto', updated_at = :now WHERE id = :id"
+        ),
+        {"closed": closed.isoformat(), "now": _iso_ts(now), "by": AUTO, "id": inc.id},
+    )
+    _event(
+        conn,
+        plan.name,
+        inc.id,
+        "resolved",
+        day=closed,
+        severity="ok",
+        value=value,
+        threshold=level,
+        segments=(),
+        actor=AUTO,
+        note=note,
+        run_id=run_id,
+        at=now,
+    )
     inc.state, inc.closed_day = "resolved", closed
     return IncidentChange(
-        "resolved", inc.id, plan.name, _version(w) or inc.model_version, f.family, f.metric,
-        tuple(sorted(inc.segments)), w.segment, closed, "ok", inc.severity.value, value, level, _dir(w),
-        {"resolution": "auto", "ok_days": [d.isoformat() for d in ok], "last_breach_day": last.isoformat(),
-         "evaluated_day": day.isoformat()},
-        inc.opened_at, now, run_id)
+        "resolved",
+        inc.id,
+        plan.name,
+        _version(w) or inc.model_version,
+        f.family,
+        f.metric,
+        tuple(sorted(inc.segments)),
+        w.segment,
+        closed,
+        "ok",
+        inc.severity.value,
+        value,
+        level,
+        _dir(w),
+        {
+            "resolution": "auto",
+            "ok_days": [d.isoformat() for d in ok],
+            "last_breach_day": last.isoformat(),
+            "evaluated_day": day.isoformat(),
+        },
+        inc.opened_at,
+        now,
+        run_id,
+    )
 
 
-def _change(kind, plan, inc: _Incident, day, f: _DayFinding, rows: pd.DataFrame, assessments, previous, run_id,
-            now) -> IncidentChange:
+def _change(
+    kind, plan, inc: _Incident, day, f: _DayFinding, rows: pd.DataFrame, assessments, previous, run_id, now
+) -> IncidentChange:
     w = f.worst
-    return IncidentChange(kind, inc.id, plan.name, _version(w), f.family, f.metric, tuple(sorted(inc.segments)),
-                          w.segment, day, f.status.value, previous, _num(w.value), _limit(w), _dir(w),
-                          _context(f, rows, assessments), inc.opened_at, now, run_id)
+    return IncidentChange(
+        kind,
+        inc.id,
+        plan.name,
+        _version(w),
+        f.family,
+        f.metric,
+        tuple(sorted(inc.segments)),
+        w.segment,
+        day,
+        f.status.value,
+        previous,
+        _num(w.value),
+        _limit(w),
+        _dir(w),
+        _context(f, rows, assessments),
+        inc.opened_at,
+        now,
+        run_id,
+    )
 
 
 # -- context ---------------------------------------------------------------------------------------------------
@@ -349,17 +516,21 @@ def _top_drifted(rows: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
     drift = rows[rows["family"] == "drift"]
     flags = drift[drift["metric"] == "feature_drifted"].set_index("segment")["value"]
     scores = drift[drift["metric"] == "feature_drift_score"].set_index("segment")["value"]
-    items = [{"feature": s, "score": _num(scores.get(s)), "drifted": bool(flags.get(s, 0) == 1)}
-             for s in sorted(set(flags.index) | set(scores.index))]
+    items = [
+        {"feature": s, "score": _num(scores.get(s)), "drifted": bool(flags.get(s, 0) == 1)}
+        for s in sorted(set(flags.index) | set(scores.index))
+    ]
     items.sort(key=lambda i: (not i["drifted"], -(i["score"] if i["score"] is not None else -math.inf)))
     return items[:n]
 
 
 # rate behind each fairness gap, and whether a low rate is the worse one
-_GAP_RATE = {"demographic_parity_difference": ("selection_rate", True),
-             "demographic_parity_ratio": ("selection_rate", True),
-             "equal_opportunity_difference": ("true_positive_rate", True),
-             "equalized_odds_difference": ("true_positive_rate", True)}
+_GAP_RATE = {
+    "demographic_parity_difference": ("selection_rate", True),
+    "demographic_parity_ratio": ("selection_rate", True),
+    "equal_opportunity_difference": ("true_positive_rate", True),
+    "equalized_odds_difference": ("true_positive_rate", True),
+}
 
 
 def _worst_group(rows: pd.DataFrame, f: _DayFinding) -> dict[str, Any] | None:
@@ -372,8 +543,12 @@ def _worst_group(rows: pd.DataFrame, f: _DayFinding) -> dict[str, Any] | None:
     if rate is None:
         return None
     attrs = seg.split("&")
-    groups = rows[(rows["family"] == "fairness") & (rows["metric"] == rate) & rows["value"].notna()
-                  & (rows["status"] != Status.UNKNOWN.value)]
+    groups = rows[
+        (rows["family"] == "fairness")
+        & (rows["metric"] == rate)
+        & rows["value"].notna()
+        & (rows["status"] != Status.UNKNOWN.value)
+    ]
     groups = groups[groups["segment"].map(lambda g: [p.partition("=")[0] for p in g.split("&")] == attrs)]
     if groups.empty:
         return None
@@ -384,22 +559,25 @@ def _worst_group(rows: pd.DataFrame, f: _DayFinding) -> dict[str, Any] | None:
 # -- people ----------------------------------------------------------------------------------------------------
 
 
-def acknowledge(store: MetricStore, incident_id: str, *, actor: str, note: str | None = None,
-                now: dt.datetime | None = None) -> IncidentChange:
+def acknowledge(
+    store: MetricStore, incident_id: str, *, actor: str, note: str | None = None, now: dt.datetime | None = None
+) -> IncidentChange:
     """A person takes ``incident_id``: it stays in force (breaches still attach, escalation reopens it) but is
     marked acknowledged by ``actor``. Acknowledging an acknowledged incident again changes nothing but the note."""
     return _by_person(store, incident_id, "acknowledged", actor, note, now)
 
 
-def resolve(store: MetricStore, incident_id: str, *, actor: str, note: str | None = None,
-            now: dt.datetime | None = None) -> IncidentChange:
+def resolve(
+    store: MetricStore, incident_id: str, *, actor: str, note: str | None = None, now: dt.datetime | None = None
+) -> IncidentChange:
     """A person resolves ``incident_id`` now. Its days stay its own (a re-run of them does not reopen it); a breach
     on a later day opens a new incident."""
     return _by_person(store, incident_id, "resolved", actor, note, now)
 
 
-def _by_person(store: MetricStore, incident_id: str, kind: str, actor: str, note: str | None,
-               now: dt.datetime | None) -> IncidentChange:
+def _by_person(
+    store: MetricStore, incident_id: str, kind: str, actor: str, note: str | None, now: dt.datetime | None
+) -> IncidentChange:
     if not actor or not actor.strip():
         verb = "acknowledges" if kind == "acknowledged" else "resolves"
         raise ValueError(f"incident {incident_id}: actor is required (say who {verb} it)")
@@ -409,38 +587,93 @@ def _by_person(store: MetricStore, incident_id: str, kind: str, actor: str, note
         row = _one(store, incident_id, conn)  # re-read under the lock
         where = f"incident {incident_id} of model {row['model']} ({row['family']}.{row['metric']})"
         if row["state"] == "resolved":
-            raise IncidentError(f"{where} is already resolved ({row['resolution']}, by {row['resolved_by']}); "
-                                f"nothing to {'acknowledge' if kind == 'acknowledged' else 'resolve'}")
+            raise IncidentError(
+                f"{where} is already resolved ({row['resolution']}, by {row['resolved_by']}); "
+                f"nothing to {'acknowledge' if kind == 'acknowledged' else 'resolve'}"
+            )
         if kind == "acknowledged":
-            conn.execute(text("UPDATE incidents SET state = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, "
-                              ":now), acknowledged_by = COALESCE(acknowledged_by, :by), updated_at = :now WHERE id = :id"),
-                         {"now": _iso_ts(now), "by": actor, "id": incident_id})
+            conn.execute(
+                text(
+                    "UPDATE incidents SET state = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, "
+                    ":now), acknowledged_by = COALESCE(acknowledged_by, :by), updated_at = :now WHERE id = :id"
+                ),
+                {"now": _iso_ts(now), "by": actor, "id": incident_id},
+            )
             severity, day = row["severity"], row["last_breach_day"]
         else:
-            conn.execute(text("UPDATE incidents SET state = 'resolved', closed_day = last_breach_day, resolved_at = :now, "
-                              "resolved_by = :by, resolution = 'manual', updated_at = :now WHERE id = :id"),
-                         {"now": _iso_ts(now), "by": actor, "id": incident_id})
+            conn.execute(
+                text(
+                    "UPDATE incidents SET state = 'resolved', closed_day = last_breach_day, resolved_at = :now, "
+                    "resolved_by = :by, resolution = 'manual', updated_at = :now WHERE id = :id"
+                ),
+                {"now": _iso_ts(now), "by": actor, "id": incident_id},
+            )
             severity, day = "ok", row["last_breach_day"]
-        _event(conn, row["model"], incident_id, kind, day=day, severity=severity, value=row["value"],
-               threshold=row["threshold"], segments=(), actor=actor, note=note, run_id=None, at=now)
+        _event(
+            conn,
+            row["model"],
+            incident_id,
+            kind,
+            day=day,
+            severity=severity,
+            value=row["value"],
+            threshold=row["threshold"],
+            segments=(),
+            actor=actor,
+            note=note,
+            run_id=None,
+            at=now,
+        )
     ctx = {"actor": actor, "note": note}
     if kind == "resolved":
         ctx["resolution"] = "manual"
-    return IncidentChange(kind, incident_id, row["model"], row["model_version"], row["family"], row["metric"],
-                          tuple(row["segments"]), "", day, severity, row["severity"], _num(row["value"]),
-                          _num(row["threshold"]), row["direction"], ctx, row["opened_at"].to_pydatetime(), now, None)
+    return IncidentChange(
+        kind,
+        incident_id,
+        row["model"],
+        row["model_version"],
+        row["family"],
+        row["metric"],
+        tuple(row["segments"]),
+        "",
+        day,
+        severity,
+        row["severity"],
+        _num(row["value"]),
+        _num(row["threshold"]),
+        row["direction"],
+        ctx,
+        row["opened_at"].to_pydatetime(),
+        now,
+        None,
+    )
 
 
-def record_notified(store: MetricStore, incident_id: str, *, channel: str, note: str | None = None,
-                    at: dt.datetime | None = None) -> None:
+def record_notified(
+    store: MetricStore, incident_id: str, *, channel: str, note: str | None = None, at: dt.datetime | None = None
+) -> None:
     """Add a ``notified`` event to the timeline: ``channel`` told someone about ``incident_id`` (``note``: which
     change, the outcome). For the notification layer."""
     at = _utc(at)
     row = _one(store, incident_id)
-    with store._write(f"recording a notification of incident {incident_id}",
-                      lock_key=_lock_key("incidents", row["model"])) as conn:
-        _event(conn, row["model"], incident_id, "notified", day=None, severity=None, value=None, threshold=None,
-               segments=(), actor=channel, note=note, run_id=None, at=at)
+    with store._write(
+        f"recording a notification of incident {incident_id}", lock_key=_lock_key("incidents", row["model"])
+    ) as conn:
+        _event(
+            conn,
+            row["model"],
+            incident_id,
+            "notified",
+            day=None,
+            severity=None,
+            value=None,
+            threshold=None,
+            segments=(),
+            actor=channel,
+            note=note,
+            run_id=None,
+            at=at,
+        )
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
@@ -457,16 +690,19 @@ def incidents(store: MetricStore, model: str, *, states: tuple[str, ...] | None 
             raise ValueError(f"incidents of {model}: unknown state(s) {bad}; expected some of {STATES}")
         clause = " AND state IN (" + ", ".join(f":s{i}" for i in range(len(states))) + ")"
         params.update({f"s{i}": s for i, s in enumerate(states)})
-    sql = (f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE model = :model{clause} "
-           "ORDER BY first_day, family, metric, opened_at")
+    sql = (
+        f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE model = :model{clause} "
+        "ORDER BY first_day, family, metric, opened_at"
+    )
     return _frame(store._read(f"reading incidents of {model}", sql, params), INCIDENT_COLUMNS)
 
 
 def timeline(store: MetricStore, incident_id: str) -> pd.DataFrame:
     """The events of ``incident_id`` in order (``seq``)."""
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM incident_events WHERE incident_id = :id ORDER BY seq"
-    return _frame(store._read(f"reading the timeline of incident {incident_id}", sql, {"id": incident_id}),
-                  EVENT_COLUMNS)
+    return _frame(
+        store._read(f"reading the timeline of incident {incident_id}", sql, {"id": incident_id}), EVENT_COLUMNS
+    )
 
 
 def response_times(store: MetricStore, model: str) -> pd.DataFrame:
@@ -475,15 +711,32 @@ def response_times(store: MetricStore, model: str) -> pd.DataFrame:
     ``Timedelta``; and ``days_to_resolve``, in monitored days from the first breached day to the day it resolved
     (partition time: meaningful for backfills and replays, where wall-clock times are not)."""
     inc = incidents(store, model)
-    out = inc[["id", "family", "metric", "severity", "state", "first_day", "closed_day", "opened_at",
-               "acknowledged_at", "resolved_at", "resolution"]].copy()
-    day_end = pd.Series([pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=1) for d in inc["first_day"]],
-                        index=inc.index, dtype="datetime64[ns, UTC]")
+    out = inc[
+        [
+            "id",
+            "family",
+            "metric",
+            "severity",
+            "state",
+            "first_day",
+            "closed_day",
+            "opened_at",
+            "acknowledged_at",
+            "resolved_at",
+            "resolution",
+        ]
+    ].copy()
+    day_end = pd.Series(
+        [pd.Timestamp(d, tz="UTC") + pd.Timedelta(days=1) for d in inc["first_day"]],
+        index=inc.index,
+        dtype="datetime64[ns, UTC]",
+    )
     out["time_to_detect"] = out["opened_at"] - day_end
     out["time_to_acknowledge"] = out["acknowledged_at"] - out["opened_at"]
     out["time_to_resolve"] = out["resolved_at"] - out["opened_at"]
-    out["days_to_resolve"] = [float((c - f).days) if c is not None else math.nan
-                              for f, c in zip(inc["first_day"], inc["closed_day"])]
+    out["days_to_resolve"] = [
+        float((c - f).days) if c is not None else math.nan for f, c in zip(inc["first_day"], inc["closed_day"])
+    ]
     return out
 
 
@@ -508,9 +761,15 @@ def stats(store: MetricStore, model: str) -> IncidentStats:
         return None if s.empty else s.mean()
 
     live = rt[rt["state"] != "resolved"]
-    return IncidentStats(int((rt["state"] == "open").sum()), int((rt["state"] == "acknowledged").sum()),
-                         int((rt["state"] == "resolved").sum()), int((live["severity"] == "critical").sum()),
-                         mean("time_to_detect"), mean("time_to_resolve"), mean("days_to_resolve"))
+    return IncidentStats(
+        int((rt["state"] == "open").sum()),
+        int((rt["state"] == "acknowledged").sum()),
+        int((rt["state"] == "resolved").sum()),
+        int((live["severity"] == "critical").sum()),
+        mean("time_to_detect"),
+        mean("time_to_resolve"),
+        mean("days_to_resolve"),
+    )
 
 
 def delete_model(store: MetricStore, model: str) -> None:
@@ -524,18 +783,27 @@ def delete_model(store: MetricStore, model: str) -> None:
 
 
 def _load(conn: Connection, model: str, family: str, metric: str) -> list[_Incident]:
-    result = conn.execute(text(
-        "SELECT id, state, severity, segments, first_day, last_breach_day, closed_day, opened_at, model_version "
-        "FROM incidents WHERE model = :m AND family = :f AND metric = :k ORDER BY first_day"),
-        {"m": model, "f": family, "k": metric})
-    return [_Incident(r[0], r[1], Status(r[2]), set(json.loads(r[3])), _date(r[4]), _date(r[5]), _date(r[6]),
-                      _ts(r[7]), r[8]) for r in result]
+    result = conn.execute(
+        text(
+            "SELECT id, state, severity, segments, first_day, last_breach_day, closed_day, opened_at, model_version "
+            "FROM incidents WHERE model = :m AND family = :f AND metric = :k ORDER BY first_day"
+        ),
+        {"m": model, "f": family, "k": metric},
+    )
+    return [
+        _Incident(
+            r[0], r[1], Status(r[2]), set(json.loads(r[3])), _date(r[4]), _date(r[5]), _date(r[6]), _ts(r[7]), r[8]
+        )
+        for r in result
+    ]
 
 
 def _day_statuses(conn: Connection, model: str, family: str, metric: str) -> dict[dt.date, Status]:
     """Per stored day, the metric's status over its segments (as ``_findings`` computes it for one day)."""
-    rows = conn.execute(text("SELECT partition_date, status FROM metric_values WHERE model = :m AND family = :f "
-                             "AND metric = :k"), {"m": model, "f": family, "k": metric})
+    rows = conn.execute(
+        text("SELECT partition_date, status FROM metric_values WHERE model = :m AND family = :f AND metric = :k"),
+        {"m": model, "f": family, "k": metric},
+    )
     seen: dict[dt.date, set[Status]] = {}
     for d, s in rows:
         seen.setdefault(_date(d), set()).add(Status(s))
@@ -550,19 +818,48 @@ def _ok_days(statuses: dict[dt.date, Status], after: dt.date, before: dt.date) -
     return sum(1 for d, s in statuses.items() if after < d < before and s is Status.OK)
 
 
-def _event(conn: Connection, model: str, incident_id: str, kind: str, *, day: dt.date | None, severity: str | None,
-           value: float | None, threshold: float | None, segments, actor: str | None, run_id: str | None,
-           at: dt.datetime, note: str | None = None) -> None:
-    seq = conn.execute(text("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = :id"),
-                       {"id": incident_id}).scalar_one()
-    conn.execute(text(
-        "INSERT INTO incident_events (id, incident_id, seq, model, kind, day, severity, value, threshold, segments, "
-        "actor, note, run_id, at) VALUES (:id, :incident, :seq, :model, :kind, :day, :severity, :value, :threshold, "
-        ":segments, :actor, :note, :run_id, :at)"),
-        {"id": uuid.uuid4().hex, "incident": incident_id, "seq": seq, "model": model, "kind": kind,
-         "day": day.isoformat() if day else None, "severity": severity, "value": _num(value),
-         "threshold": _num(threshold), "segments": _json(segments), "actor": actor, "note": note, "run_id": run_id,
-         "at": _iso_ts(at)})
+def _event(
+    conn: Connection,
+    model: str,
+    incident_id: str,
+    kind: str,
+    *,
+    day: dt.date | None,
+    severity: str | None,
+    value: float | None,
+    threshold: float | None,
+    segments,
+    actor: str | None,
+    run_id: str | None,
+    at: dt.datetime,
+    note: str | None = None,
+) -> None:
+    seq = conn.execute(
+        text("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = :id"), {"id": incident_id}
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO incident_events (id, incident_id, seq, model, kind, day, severity, value, threshold, segments, "
+            "actor, note, run_id, at) VALUES (:id, :incident, :seq, :model, :kind, :day, :severity, :value, :threshold, "
+            ":segments, :actor, :note, :run_id, :at)"
+        ),
+        {
+            "id": uuid.uuid4().hex,
+            "incident": incident_id,
+            "seq": seq,
+            "model": model,
+            "kind": kind,
+            "day": day.isoformat() if day else None,
+            "severity": severity,
+            "value": _num(value),
+            "threshold": _num(threshold),
+            "segments": _json(segments),
+            "actor": actor,
+            "note": note,
+            "run_id": run_id,
+            "at": _iso_ts(at),
+        },
+    )
 
 
 def _one(store: MetricStore, incident_id: str, conn: Connection | None = None) -> dict[str, Any]:
@@ -601,15 +898,15 @@ def _date(v) -> dt.date | None:
 
 
 def _ts(v) -> dt.datetime:
-    return v.astimezone(dt.timezone.utc) if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
+    return v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime:
     if moment is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     if moment.utcoffset() is None:
         raise ValueError(f"incidents: timestamps must be timezone-aware, got {moment!r}")
-    return moment.astimezone(dt.timezone.utc)
+    return moment.astimezone(dt.UTC)
 
 
 def _num(v) -> float | None:

@@ -34,7 +34,7 @@ class Status(str, Enum):
         return _STATUS_RANK[self]
 
     @classmethod
-    def worst(cls, statuses) -> "Status":
+    def worst(cls, statuses) -> Status:
         statuses = list(statuses)
         return max(statuses, key=lambda s: s.rank) if statuses else cls.OK
 
@@ -46,35 +46,92 @@ _STATUS_RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITI
 CATALOGUE: dict[Family, frozenset[str]] = {
     Family.QUALITY: frozenset({"failed_checks", "blocking_failed_checks", "check_failed", "row_count", "null_share"}),
     Family.DRIFT: frozenset(
-        {"share_of_drifted_features", "drifted_features", "feature_drift_score", "feature_drifted", "prediction_drift_score",
-         "protected_drift_score", "protected_drifted"}
+        {
+            "share_of_drifted_features",
+            "drifted_features",
+            "feature_drift_score",
+            "feature_drifted",
+            "prediction_drift_score",
+            "protected_drift_score",
+            "protected_drifted",
+        }
     ),
     Family.PERFORMANCE: frozenset(
-        {"roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier_score",
-         "expected_calibration_error", "labelled_rows", "label_coverage",
-         "labels_duplicate_ids", "labels_out_of_classes", "scores_out_of_range"}
+        {
+            "roc_auc",
+            "pr_auc",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "log_loss",
+            "brier_score",
+            "expected_calibration_error",
+            "labelled_rows",
+            "label_coverage",
+            "labels_duplicate_ids",
+            "labels_out_of_classes",
+            "scores_out_of_range",
+        }
     ),
     Family.PERFORMANCE_ESTIMATED: frozenset({"roc_auc", "accuracy", "precision", "recall", "f1", "estimated_rows"}),
     Family.FAIRNESS: frozenset(
-        {"group_count", "selection_rate", "attribute_missing", "true_positive_rate", "false_positive_rate", "accuracy",
-         "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
-         "equalized_odds_difference"}
+        {
+            "group_count",
+            "selection_rate",
+            "attribute_missing",
+            "true_positive_rate",
+            "false_positive_rate",
+            "accuracy",
+            "demographic_parity_difference",
+            "demographic_parity_ratio",
+            "equal_opportunity_difference",
+            "equalized_odds_difference",
+        }
     ),
     Family.SERVICE: frozenset(
-        {"request_count", "throughput_avg_rps", "throughput_peak_rps", "latency_p50_ms", "latency_p95_ms",
-         "latency_p99_ms", "latency_max_ms", "error_rate", "version_mismatch_rows"}
+        {
+            "request_count",
+            "throughput_avg_rps",
+            "throughput_peak_rps",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "latency_p99_ms",
+            "latency_max_ms",
+            "error_rate",
+            "version_mismatch_rows",
+        }
     ),
     # comparison rows of a candidate carry the segment "<role>=<version>" (challenger=4, previous_champion=1);
     # monitoring_pipelines/comparison.py documents every figure
     Family.COMPARISON: frozenset(
-        {"challenger_present", "compared_rows", "served_rows", "prediction_agreement", "score_correlation",
-         "labelled_rows", "score_drift", "score_drifted",
-         *(f"{m}{suffix}" for m in ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier_score")
-           for suffix in ("", "_delta", "_delta_ci_low", "_delta_ci_high")),
-         "roc_auc_delta_variance", "roc_auc_delta_z", "roc_auc_delta_p_value",
-         "equal_opportunity_difference_delta", "demographic_parity_difference_delta",
-         "evidence_days", "evidence_rows", "evidence_better_days", "evidence_roc_auc_delta", "evidence_z",
-         "evidence_p_value", "evidence_fairness_regression"}
+        {
+            "challenger_present",
+            "compared_rows",
+            "served_rows",
+            "prediction_agreement",
+            "score_correlation",
+            "labelled_rows",
+            "score_drift",
+            "score_drifted",
+            *(
+                f"{m}{suffix}"
+                for m in ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier_score")
+                for suffix in ("", "_delta", "_delta_ci_low", "_delta_ci_high")
+            ),
+            "roc_auc_delta_variance",
+            "roc_auc_delta_z",
+            "roc_auc_delta_p_value",
+            "equal_opportunity_difference_delta",
+            "demographic_parity_difference_delta",
+            "evidence_days",
+            "evidence_rows",
+            "evidence_better_days",
+            "evidence_roc_auc_delta",
+            "evidence_z",
+            "evidence_p_value",
+            "evidence_fairness_regression",
+        }
     ),
 }
 
@@ -97,7 +154,9 @@ class MetricValue:
 
     def __post_init__(self):
         if not known_metric(self.family.value, self.metric):
-            raise ValueError(f"metric {self.family.value}.{self.metric} is not in the catalogue (monitoring_pipelines/metrics.py)")
+            raise ValueError(
+                f"metric {self.family.value}.{self.metric} is not in the catalogue (monitoring_pipelines/metrics.py)"
+            )
 
 
 @dataclass(frozen=True)

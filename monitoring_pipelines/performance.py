@@ -70,8 +70,17 @@ from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.metrics import Family, MetricValue
 
 _LABEL = "__monitoring_label__"
-_FIGURES = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier_score",
-            "expected_calibration_error")
+_FIGURES = (
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier_score",
+    "expected_calibration_error",
+)
 BAD_INPUT = ("labels_duplicate_ids", "labels_out_of_classes", "scores_out_of_range")
 CLASSES = (0, 1)
 ECE_BINS = 10
@@ -147,8 +156,9 @@ def compute(
         raise ValueError(f"positive_class must be one of {CLASSES} (binary classification), got {positive_class!r}")
 
     # private name for the label: the prediction log may carry a column of the same name
-    join = join_labels(predictions, labels, id_col=id_col, label_col=label_col, columns=[score_col, prediction_col],
-                       as_col=_LABEL)
+    join = join_labels(
+        predictions, labels, id_col=id_col, label_col=label_col, columns=[score_col, prediction_col], as_col=_LABEL
+    )
     joined = join.rows
 
     n_pred, n_lab = len(predictions), len(joined)
@@ -159,9 +169,15 @@ def compute(
     score = joined[score_col].to_numpy(dtype=np.float64, na_value=np.nan)[evaluable]
     out_of_range = int(np.count_nonzero((score < 0) | (score > 1)))
 
-    base = dict(prediction_rows=n_pred, labelled_rows=n_lab, label_coverage=coverage, evaluated_rows=len(y_true),
-                labels_duplicate_ids=join.duplicate_ids, labels_out_of_classes=join.out_of_classes,
-                scores_out_of_range=out_of_range)
+    base = dict(
+        prediction_rows=n_pred,
+        labelled_rows=n_lab,
+        label_coverage=coverage,
+        evaluated_rows=len(y_true),
+        labels_duplicate_ids=join.duplicate_ids,
+        labels_out_of_classes=join.out_of_classes,
+        scores_out_of_range=out_of_range,
+    )
     reason = _partial_reason(n_pred, coverage, min_coverage, y_true)
     if reason:
         return PerformanceResult(**base, partial=True, partial_reason=reason)
@@ -197,8 +213,15 @@ class LabelJoin:
     out_of_classes: int
 
 
-def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, *, id_col: str, label_col: str,
-                columns: list[str] | None = None, as_col: str | None = None) -> LabelJoin:
+def join_labels(
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    id_col: str,
+    label_col: str,
+    columns: list[str] | None = None,
+    as_col: str | None = None,
+) -> LabelJoin:
     """Join one day's ``predictions`` with ``labels`` (id + label, from any day) by the rules of this module:
     missing labels are not labels, the last row of an id wins, labels outside ``CLASSES`` are left out;
     relabelled ids and out-of-class labels of the day's ids are counted.
@@ -221,8 +244,9 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, *, id_col: str,
 
     index = pd.Index(left_ids)
     if not index.is_unique:  # the quality step blocks such a day; still give the merge's answer
-        return _join_by_merge(left.assign(**{id_col: left_ids}), known.assign(**{id_col: label_ids}), id_col,
-                              label_col, as_col)
+        return _join_by_merge(
+            left.assign(**{id_col: left_ids}), known.assign(**{id_col: label_ids}), id_col, label_col, as_col
+        )
     # one hash pass: the prediction row of every label row (-1: another day's id); the rest is integer work
     pos = index.get_indexer(label_ids)
     mine = pos >= 0

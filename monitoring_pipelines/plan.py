@@ -39,8 +39,12 @@ class _PlanLoader(yaml.SafeLoader):
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 key = self.construct_object(key_node)
                 if key in seen:
-                    raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                            f"found duplicate key {key!r}", key_node.start_mark)
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -49,8 +53,9 @@ _PlanLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_PlanLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
+_PlanLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _timestamp_or_text(loader: _PlanLoader, node: yaml.ScalarNode) -> object:
@@ -82,8 +87,10 @@ class ModelSection(_Strict):
     @classmethod
     def _identifier(cls, v: str) -> str:
         if not _NAME.match(v):
-            raise ValueError(f"model name {v!r} must start with a letter and hold only letters, digits and '_' "
-                             "(it becomes a Dagster asset-key prefix)")
+            raise ValueError(
+                f"model name {v!r} must start with a letter and hold only letters, digits and '_' "
+                "(it becomes a Dagster asset-key prefix)"
+            )
         return v
 
 
@@ -97,7 +104,9 @@ class _Source(_Strict):
     """Where a table lives: files (parquet / csv; folder, ``{date}`` template or glob; local or fsspec URL) or SQL."""
 
     source: Literal["parquet", "csv", "sql"]
-    path: str | None = Field(None, description="files: a folder of <YYYY-MM-DD>.<ext> files, a path with {date}, or a glob")
+    path: str | None = Field(
+        None, description="files: a folder of <YYYY-MM-DD>.<ext> files, a path with {date}, or a glob"
+    )
     table: str | None = Field(None, description="sql: table name (optionally schema.table)")
     url_env: str | None = Field(None, description="sql: name of the environment variable holding the SQLAlchemy URL")
 
@@ -171,8 +180,14 @@ class Schedule(_Strict):
         # partitions are UTC days, so the schedule runs once a day at a fixed minute (Dagster derives the
         # partition of each tick from it); other cadences would need other partitions.
         parts = v.split()
-        if (len(parts) != 5 or parts[2:] != ["*", "*", "*"] or not parts[0].isdigit() or not parts[1].isdigit()
-                or int(parts[0]) > 59 or int(parts[1]) > 23):
+        if (
+            len(parts) != 5
+            or parts[2:] != ["*", "*", "*"]
+            or not parts[0].isdigit()
+            or not parts[1].isdigit()
+            or int(parts[0]) > 59
+            or int(parts[1]) > 23
+        ):
             raise ValueError(f"cron {v!r} must be a daily schedule 'MINUTE HOUR * * *', e.g. '0 2 * * *'")
         return v
 
@@ -235,7 +250,9 @@ class Threshold(_Strict):
 class RetrainAction(_Strict):
     on: list[str] = []
     cooldown_hours: float = Field(24, ge=0)
-    recipe: str | None = Field(None, description="'module:function' receiving the labelled window, returning a fitted estimator")
+    recipe: str | None = Field(
+        None, description="'module:function' receiving the labelled window, returning a fitted estimator"
+    )
     window_days: int = Field(14, ge=1)
 
 
@@ -246,8 +263,12 @@ class PromoteAction(_Strict):
     min_uplift: float = Field(0.01, description="pooled challenger - champion delta of the metric, at least")
     min_days: int = Field(3, ge=1, description="labelled days of evidence since the challenger's training data")
     significance: float = Field(0.05, gt=0, lt=1, description="one-sided p-value of the combined daily tests, below")
-    max_fairness_regression: float = Field(0.05, ge=0, description="largest allowed pooled widening of an "
-                                           "equal-opportunity or demographic-parity gap (challenger - champion)")
+    max_fairness_regression: float = Field(
+        0.05,
+        ge=0,
+        description="largest allowed pooled widening of an "
+        "equal-opportunity or demographic-parity gap (challenger - champion)",
+    )
     approval: Literal["manual", "auto"] = "manual"
 
 
@@ -263,8 +284,15 @@ class Actions(_Strict):
 
 
 # One playbook per alert type (docs/playbooks/<type>.md); monitoring_pipelines.notify maps (family, metric) to a type.
-ALERT_TYPES = ("data-quality-failure", "feature-drift", "prediction-drift", "performance-drop", "fairness-gap",
-               "latency-error-spike", "failed-retrain")
+ALERT_TYPES = (
+    "data-quality-failure",
+    "feature-drift",
+    "prediction-drift",
+    "performance-drop",
+    "fairness-gap",
+    "latency-error-spike",
+    "failed-retrain",
+)
 CHANNEL_TYPES = ("slack", "webhook", "email", "pagerduty")
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -278,7 +306,8 @@ class AlertChannel(_Strict):
     name: str = Field(description="unique within the plan; names the channel in the outbox, logs and errors")
     type: Literal["slack", "webhook", "email", "pagerduty"]
     min_severity: Literal["warning", "critical"] | None = Field(
-        None, description="default: alerts.min_severity (pagerduty: critical)")
+        None, description="default: alerts.min_severity (pagerduty: critical)"
+    )
     url_env: str | None = Field(None, description="slack / webhook: env var holding the URL to POST to")
     hmac_key_env: str | None = Field(None, description="webhook: env var holding the HMAC-SHA256 signing key")
     routing_key_env: str | None = Field(None, description="pagerduty: env var holding the Events API v2 routing key")
@@ -291,13 +320,31 @@ class AlertChannel(_Strict):
     sender: str | None = Field(None, alias="from", description="email: the From address")
     to: list[str] | None = Field(None, description="email: the recipients")
 
-    _REQUIRED: ClassVar[dict] = {"slack": ("url_env",), "webhook": ("url_env", "hmac_key_env"),
-                 "email": ("smtp_host", "from", "to"), "pagerduty": ("routing_key_env",)}
-    _ALLOWED: ClassVar[dict] = {"slack": {"url_env"}, "webhook": {"url_env", "hmac_key_env"},
-                "email": {"smtp_host", "smtp_port", "starttls", "username_env", "password_env", "from", "to"},
-                "pagerduty": {"routing_key_env", "url"}}
-    _OPTIONAL: ClassVar[tuple] = ("url_env", "hmac_key_env", "routing_key_env", "url", "smtp_host", "smtp_port", "starttls",
-                 "username_env", "password_env", "from", "to")
+    _REQUIRED: ClassVar[dict] = {
+        "slack": ("url_env",),
+        "webhook": ("url_env", "hmac_key_env"),
+        "email": ("smtp_host", "from", "to"),
+        "pagerduty": ("routing_key_env",),
+    }
+    _ALLOWED: ClassVar[dict] = {
+        "slack": {"url_env"},
+        "webhook": {"url_env", "hmac_key_env"},
+        "email": {"smtp_host", "smtp_port", "starttls", "username_env", "password_env", "from", "to"},
+        "pagerduty": {"routing_key_env", "url"},
+    }
+    _OPTIONAL: ClassVar[tuple] = (
+        "url_env",
+        "hmac_key_env",
+        "routing_key_env",
+        "url",
+        "smtp_host",
+        "smtp_port",
+        "starttls",
+        "username_env",
+        "password_env",
+        "from",
+        "to",
+    )
 
     def get(self, field: str):
         """The value of a field by its YAML name (``from`` is the attribute ``sender``)."""
@@ -333,11 +380,16 @@ class AlertChannel(_Strict):
         for f in ("url_env", "hmac_key_env", "routing_key_env", "username_env", "password_env"):
             v = self.get(f)
             if v is not None and not _ENV_NAME.match(v):
-                out.append((f, "must be the NAME of an environment variable (letters, digits, '_'), "
-                               "not the secret itself"))
+                out.append(
+                    (f, "must be the NAME of an environment variable (letters, digits, '_'), not the secret itself")
+                )
         if self.type == "email" and (self.username_env is None) != (self.password_env is None):
-            out.append(("password_env" if self.password_env is None else "username_env",
-                        "username_env and password_env go together (SMTP login needs both)"))
+            out.append(
+                (
+                    "password_env" if self.password_env is None else "username_env",
+                    "username_env and password_env go together (SMTP login needs both)",
+                )
+            )
         for i, addr in enumerate(self.to or []):
             if "@" not in addr:
                 out.append((f"to[{i}]", f"{addr!r} is not an e-mail address"))
@@ -362,9 +414,11 @@ class Alerts(_Strict):
     min_severity: Literal["warning", "critical"] = "warning"
     retry: AlertRetry = AlertRetry()
     playbooks: dict[Literal[ALERT_TYPES], str] = Field(  # type: ignore[valid-type]
-        {}, description="per alert type: the playbook link used instead of owners.playbook / the bundled one")
+        {}, description="per alert type: the playbook link used instead of owners.playbook / the bundled one"
+    )
     playbook_base_url: str | None = Field(
-        None, description="prefix of the bundled docs/playbooks/<type>.md links, e.g. a repository browse URL")
+        None, description="prefix of the bundled docs/playbooks/<type>.md links, e.g. a repository browse URL"
+    )
     dagster_url: str | None = Field(None, description="base URL of the Dagster UI, to link runs from alerts")
 
     @field_validator("channels", mode="before")
@@ -373,9 +427,11 @@ class Alerts(_Strict):
         # the earlier schema listed bare types (channels: [slack]); say what a channel needs now
         if isinstance(v, list) and any(isinstance(c, str) for c in v):
             bare = next(c for c in v if isinstance(c, str))
-            raise ValueError(f"each channel is a mapping with name, type and the env var names of its secrets, "
-                             f"e.g. {{name: team-slack, type: slack, url_env: TEAM_SLACK_WEBHOOK_URL}}; "
-                             f"got the bare {bare!r}")
+            raise ValueError(
+                f"each channel is a mapping with name, type and the env var names of its secrets, "
+                f"e.g. {{name: team-slack, type: slack, url_env: TEAM_SLACK_WEBHOOK_URL}}; "
+                f"got the bare {bare!r}"
+            )
         return v
 
     def channel(self, name: str) -> AlertChannel | None:
@@ -387,8 +443,13 @@ class Alerts(_Strict):
             where = f"alerts.channels[{i}]"
             out += [(f"{where}.{f}", m) for f, m in ch.problems()]
             if not _CHANNEL_NAME.match(ch.name):
-                out.append((f"{where}.name", f"channel name {ch.name!r} must start with a letter or digit and hold "
-                                             "only letters, digits, '_', '.' and '-'"))
+                out.append(
+                    (
+                        f"{where}.name",
+                        f"channel name {ch.name!r} must start with a letter or digit and hold "
+                        "only letters, digits, '_', '.' and '-'",
+                    )
+                )
             if ch.name in seen:
                 out.append((f"{where}.name", f"channel name {ch.name!r} is also alerts.channels[{seen[ch.name]}]"))
             seen.setdefault(ch.name, i)
@@ -400,8 +461,26 @@ class Alerts(_Strict):
 
 
 # Evidently 0.7's registered drift tests (legacy/calculations/stattests); the plan may pick one per column.
-DRIFT_METHODS = ("ks", "chisquare", "z", "t_test", "mannw", "es", "wasserstein", "jensenshannon", "psi", "kl_div",
-                 "hellinger", "TVD", "anderson", "cramer_von_mises", "ed", "empirical_mmd", "fisher_exact", "g_test")
+DRIFT_METHODS = (
+    "ks",
+    "chisquare",
+    "z",
+    "t_test",
+    "mannw",
+    "es",
+    "wasserstein",
+    "jensenshannon",
+    "psi",
+    "kl_div",
+    "hellinger",
+    "TVD",
+    "anderson",
+    "cramer_von_mises",
+    "ed",
+    "empirical_mmd",
+    "fisher_exact",
+    "g_test",
+)
 
 
 class ColumnDriftTest(_Strict):
@@ -410,19 +489,22 @@ class ColumnDriftTest(_Strict):
 
 
 class DriftSettings(_Strict):
-    columns: dict[str, ColumnDriftTest] = Field({}, description="per feature: the drift test and its threshold "
-                                                                "(default: Evidently's choice, see docs/plans.md)")
+    columns: dict[str, ColumnDriftTest] = Field(
+        {}, description="per feature: the drift test and its threshold (default: Evidently's choice, see docs/plans.md)"
+    )
 
 
 class FairnessSettings(_Strict):
     min_group_size: int = Field(30, ge=1, description="smaller groups are reported but never alerted on")
-    min_rate_support: int = Field(20, ge=0, description="TPR / FPR gaps compare only groups with at least this many "
-                                                       "actual positives / negatives")
+    min_rate_support: int = Field(
+        20, ge=0, description="TPR / FPR gaps compare only groups with at least this many actual positives / negatives"
+    )
 
 
 class IncidentSettings(_Strict):
-    resolve_after_ok_days: int = Field(2, ge=1, description="an open incident resolves by itself on the n-th day "
-                                                            "judged ok after its last breach")
+    resolve_after_ok_days: int = Field(
+        2, ge=1, description="an open incident resolves by itself on the n-th day judged ok after its last breach"
+    )
 
 
 _CHECK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -482,40 +564,72 @@ class QualitySettings(_Strict):
         for i, e in enumerate(self.expectations):
             where = f"quality.expectations[{i}]"
             if not _CHECK_NAME.match(e.name):
-                problems.append((f"{where}.name", f"check name {e.name!r} must hold only letters, digits and '_' "
-                                 "(it becomes a Dagster asset check name)"))
+                problems.append(
+                    (
+                        f"{where}.name",
+                        f"check name {e.name!r} must hold only letters, digits and '_' "
+                        "(it becomes a Dagster asset check name)",
+                    )
+                )
             elif e.name in derived:
-                problems.append((f"{where}.name", f"{e.name!r} is a derived check; change it under "
-                                 f"quality.overrides.{e.name} or pick another name"))
+                problems.append(
+                    (
+                        f"{where}.name",
+                        f"{e.name!r} is a derived check; change it under "
+                        f"quality.overrides.{e.name} or pick another name",
+                    )
+                )
             elif e.name in names:
                 problems.append((f"{where}.name", f"{e.name!r} is also quality.expectations[{names[e.name]}].name"))
             names.setdefault(e.name, i)
             if not _EXPECTATION_TYPE.match(e.type):
-                problems.append((f"{where}.type", f"{e.type!r} is not a Great Expectations expectation type "
-                                 "(expect_..., e.g. expect_column_values_to_be_between)"))
-            problems += [(f"{where}.kwargs.{k}", "not supported in a plan expectation (docs/quality.md)")
-                         for k in _UNSUPPORTED_KWARGS if k in e.kwargs]
+                problems.append(
+                    (
+                        f"{where}.type",
+                        f"{e.type!r} is not a Great Expectations expectation type "
+                        "(expect_..., e.g. expect_column_values_to_be_between)",
+                    )
+                )
+            problems += [
+                (f"{where}.kwargs.{k}", "not supported in a plan expectation (docs/quality.md)")
+                for k in _UNSUPPORTED_KWARGS
+                if k in e.kwargs
+            ]
         for name, o in self.overrides.items():
             where = f"quality.overrides.{name}"
             if name not in derived:
-                problems.append((where, f"unknown check {name!r}; the derived checks of this plan are "
-                                 f"{', '.join(derived)}"))
+                problems.append(
+                    (where, f"unknown check {name!r}; the derived checks of this plan are {', '.join(derived)}")
+                )
             elif name == "row_volume":
-                problems.append((where, "set the volume range under quality.volume (min_rows, max_rows, ratios, "
-                                 "blocking)"))
+                problems.append(
+                    (where, "set the volume range under quality.volume (min_rows, max_rows, ratios, blocking)")
+                )
             elif name in self.disable:
                 problems.append((where, f"{name!r} is also disabled (quality.disable)"))
             if not o.kwargs and o.blocking is None and o.description is None:
                 problems.append((where, "give kwargs, blocking or description"))
             if "column" in o.kwargs:
-                problems.append((f"{where}.kwargs.column", "a derived check keeps its column; disable it and add "
-                                 "a plan expectation instead"))
-            problems += [(f"{where}.kwargs.{k}", "not supported in an override (docs/quality.md)")
-                         for k in _UNSUPPORTED_KWARGS if k in o.kwargs]
+                problems.append(
+                    (
+                        f"{where}.kwargs.column",
+                        "a derived check keeps its column; disable it and add a plan expectation instead",
+                    )
+                )
+            problems += [
+                (f"{where}.kwargs.{k}", "not supported in an override (docs/quality.md)")
+                for k in _UNSUPPORTED_KWARGS
+                if k in o.kwargs
+            ]
         for i, name in enumerate(self.disable):
             if name not in derived:
-                problems.append((f"quality.disable[{i}]", f"unknown check {name!r}; only derived checks can be "
-                                 "disabled (remove a plan expectation from quality.expectations instead)"))
+                problems.append(
+                    (
+                        f"quality.disable[{i}]",
+                        f"unknown check {name!r}; only derived checks can be "
+                        "disabled (remove a plan expectation from quality.expectations instead)",
+                    )
+                )
             elif name in self.disable[:i]:
                 problems.append((f"quality.disable[{i}]", f"{name!r} is listed twice"))
         return problems
@@ -582,22 +696,33 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
         if attr in plan.protected_attributes[:i]:
             problems.append((f"protected_attributes[{i}]", f"{attr!r} is listed twice"))
         if attr not in columns:
-            problems.append((f"protected_attributes[{i}]", f"{attr!r} is not a column of the prediction log; "
-                             "list it under features (numerical, categorical or context)"))
+            problems.append(
+                (
+                    f"protected_attributes[{i}]",
+                    f"{attr!r} is not a column of the prediction log; "
+                    "list it under features (numerical, categorical or context)",
+                )
+            )
 
     for key, t in plan.thresholds.items():
         where = f"thresholds.{key}"
         family, _, metric = key.partition(".")
         if not known_metric(family, metric):
-            problems.append((where, f"unknown metric {key!r}; expected '<family>.<metric>' from the catalogue "
-                             "in docs/plans.md"))
+            problems.append(
+                (where, f"unknown metric {key!r}; expected '<family>.<metric>' from the catalogue in docs/plans.md")
+            )
         if t.warning is None and t.critical is None and t.relative is None:
             problems.append((where, "give a warning or a critical threshold (or both), or a relative rule"))
         if t.warning is not None and t.critical is not None:
             beyond = t.warning > t.critical if t.direction == "max" else t.warning < t.critical
             if beyond:
-                problems.append((where, f"warning {t.warning} is beyond critical {t.critical} for direction "
-                                 f"'{t.direction}' (the warning must fire first)"))
+                problems.append(
+                    (
+                        where,
+                        f"warning {t.warning} is beyond critical {t.critical} for direction "
+                        f"'{t.direction}' (the warning must fire first)",
+                    )
+                )
         problems += _rule_problems(where, t)
 
     triggers = [("actions.retrain.on", plan.actions.retrain), ("actions.rollback.on", plan.actions.rollback)]
@@ -605,14 +730,18 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
         for i, trig in enumerate(action.on if action else []):
             family, _, severity = trig.partition(".")
             if family not in {f.value for f in Family} or severity not in ("warning", "critical"):
-                problems.append((f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'"))
+                problems.append(
+                    (f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'")
+                )
     if plan.drift.columns:
         # scipy-backed module: imported only for plans that choose per-column tests
         from monitoring_pipelines.drift_stats import method_problem
 
         for col, test in plan.drift.columns.items():
             if col not in plan.features.model_inputs:
-                problems.append((f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)"))
+                problems.append(
+                    (f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)")
+                )
                 continue
             why = method_problem(test.method, "numerical" if col in plan.features.numerical else "categorical")
             if why:
@@ -629,17 +758,26 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
                 if col == other:
                     problems.append((f"data.labels.{role}", f"column {col!r} is also data.labels.{other_role}"))
     if plan.actions.retrain and plan.actions.retrain.on and not plan.actions.retrain.recipe:
-        problems.append(("actions.retrain.recipe", "required when actions.retrain.on lists triggers: "
-                         "'module:function' that trains the model"))
+        problems.append(
+            (
+                "actions.retrain.recipe",
+                "required when actions.retrain.on lists triggers: 'module:function' that trains the model",
+            )
+        )
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
     from monitoring_pipelines.comparison import PROMOTABLE
 
     if plan.actions.promote and plan.actions.promote.metric not in PROMOTABLE:
         # promotion pools daily significance tests of comparison.<metric>_delta; only these metrics have one
-        problems.append(("actions.promote.metric", f"with a significance test across days, "
-                         f"{plan.actions.promote.metric!r} is not compared between challenger and champion; "
-                         f"use one of {sorted(PROMOTABLE)}"))
+        problems.append(
+            (
+                "actions.promote.metric",
+                f"with a significance test across days, "
+                f"{plan.actions.promote.metric!r} is not compared between challenger and champion; "
+                f"use one of {sorted(PROMOTABLE)}",
+            )
+        )
     return problems
 
 
@@ -649,26 +787,48 @@ def _rule_problems(where: str, t: Threshold) -> list[tuple[str, str]]:
     rel = t.relative
     if rel is not None:
         if rel.ratio is None and rel.zscore is None:
-            problems.append((f"{where}.relative", "give ratio or zscore (or both): the size of deviation from the "
-                             "baseline that breaches, e.g. ratio: {warning: 0.05, critical: 0.10}"))
+            problems.append(
+                (
+                    f"{where}.relative",
+                    "give ratio or zscore (or both): the size of deviation from the "
+                    "baseline that breaches, e.g. ratio: {warning: 0.05, critical: 0.10}",
+                )
+            )
         for name, levels in (("ratio", rel.ratio), ("zscore", rel.zscore)):
             if levels is None:
                 continue
             if levels.warning is None and levels.critical is None:
                 problems.append((f"{where}.relative.{name}", "give a warning or a critical level (or both)"))
             elif levels.warning is not None and levels.critical is not None and levels.warning > levels.critical:
-                problems.append((f"{where}.relative.{name}", f"warning {levels.warning} is beyond critical "
-                                 f"{levels.critical} (the warning must fire first: a smaller deviation)"))
+                problems.append(
+                    (
+                        f"{where}.relative.{name}",
+                        f"warning {levels.warning} is beyond critical "
+                        f"{levels.critical} (the warning must fire first: a smaller deviation)",
+                    )
+                )
         if rel.min_days > rel.baseline_days:
-            problems.append((f"{where}.relative.min_days", f"{rel.min_days} is more than baseline_days "
-                             f"{rel.baseline_days}: the rule could never judge"))
+            problems.append(
+                (
+                    f"{where}.relative.min_days",
+                    f"{rel.min_days} is more than baseline_days {rel.baseline_days}: the rule could never judge",
+                )
+            )
         if rel.zscore is not None and rel.min_days < 2:
-            problems.append((f"{where}.relative.min_days", "the zscore rule needs at least 2 baseline days "
-                             "(a standard deviation of one value does not exist)"))
+            problems.append(
+                (
+                    f"{where}.relative.min_days",
+                    "the zscore rule needs at least 2 baseline days (a standard deviation of one value does not exist)",
+                )
+            )
     p = t.persistence
     if p is not None and p.k > p.m:
-        problems.append((f"{where}.persistence.k", f"{p.k} is more than m {p.m}: a breach on k of the last m days "
-                         "could never happen"))
+        problems.append(
+            (
+                f"{where}.persistence.k",
+                f"{p.k} is more than m {p.m}: a breach on k of the last m days could never happen",
+            )
+        )
     return problems
 
 

@@ -72,25 +72,64 @@ CHUNK_ROWS = 1_000_000
 RESULT_FORMAT = "SUMMARY"
 # numpy dtype names, then pandas' nullable dtypes, which GX only recognises by class name ("Int64Dtype"; the
 # dtype string "Int64" matched nothing, so a nullable-int column failed the blocking <col>_numeric check)
-_NUMERIC_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
-                   "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype", "UInt8Dtype", "UInt16Dtype", "UInt32Dtype",
-                   "UInt64Dtype", "Float32Dtype", "Float64Dtype"]
+_NUMERIC_DTYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "Int8Dtype",
+    "Int16Dtype",
+    "Int32Dtype",
+    "Int64Dtype",
+    "UInt8Dtype",
+    "UInt16Dtype",
+    "UInt32Dtype",
+    "UInt64Dtype",
+    "Float32Dtype",
+    "Float64Dtype",
+]
 
 # GX 1.x map metrics whose verdict on a row depends on that row alone, so chunk results add up exactly.
 # Anything else (unique, increasing, z-scores, outliers, dtype checks, custom metrics) sees all rows at once.
-_ROW_LOCAL_METRICS = frozenset({
-    "column_values.nonnull", "column_values.null", "column_values.between", "column_values.in_set",
-    "column_values.not_in_set", "column_values.value_length.between", "column_values.value_length.equals",
-    "column_values.dateutil_parseable", "column_values.json_parseable", "column_values.match_json_schema",
-    "column_values.match_like_pattern", "column_values.match_like_pattern_list",
-    "column_values.not_match_like_pattern", "column_values.not_match_like_pattern_list",
-    "column_values.match_regex", "column_values.match_regex_list", "column_values.not_match_regex",
-    "column_values.not_match_regex_list", "column_values.match_strftime_format",
-})
+_ROW_LOCAL_METRICS = frozenset(
+    {
+        "column_values.nonnull",
+        "column_values.null",
+        "column_values.between",
+        "column_values.in_set",
+        "column_values.not_in_set",
+        "column_values.value_length.between",
+        "column_values.value_length.equals",
+        "column_values.dateutil_parseable",
+        "column_values.json_parseable",
+        "column_values.match_json_schema",
+        "column_values.match_like_pattern",
+        "column_values.match_like_pattern_list",
+        "column_values.not_match_like_pattern",
+        "column_values.not_match_like_pattern_list",
+        "column_values.match_regex",
+        "column_values.match_regex_list",
+        "column_values.not_match_regex",
+        "column_values.not_match_regex_list",
+        "column_values.match_strftime_format",
+    }
+)
 _ROW_COUNT_TYPES = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
-_SCHEMA_TYPES = frozenset({"expect_column_to_exist", "expect_table_column_count_to_be_between",
-                           "expect_table_column_count_to_equal", "expect_table_columns_to_match_ordered_list",
-                           "expect_table_columns_to_match_set"})
+_SCHEMA_TYPES = frozenset(
+    {
+        "expect_column_to_exist",
+        "expect_table_column_count_to_be_between",
+        "expect_table_column_count_to_equal",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_columns_to_match_set",
+    }
+)
 _COLUMN_KWARGS = ("column", "column_A", "column_B")
 
 DERIVED = "derived"
@@ -159,33 +198,76 @@ def check_name(column: str, suffix: str) -> str:
 def _derived_specs(plan: MonitoringPlan) -> list[CheckSpec]:
     p, v = plan.data.predictions, plan.quality.volume
     specs = [
-        CheckSpec("row_count", None, True, "The day has at least one prediction.", "expect_table_row_count_to_be_between"),
-        CheckSpec("row_volume", None, v.blocking,
-                  "The day's row count lies in the expected volume: plan quality.volume, else "
-                  f"{v.min_ratio:g}x-{v.max_ratio:g}x the median of the last {v.lookback_days} stored days "
-                  f"(needs {v.min_history_days}).", "expect_table_row_count_to_be_between"),
+        CheckSpec(
+            "row_count", None, True, "The day has at least one prediction.", "expect_table_row_count_to_be_between"
+        ),
+        CheckSpec(
+            "row_volume",
+            None,
+            v.blocking,
+            "The day's row count lies in the expected volume: plan quality.volume, else "
+            f"{v.min_ratio:g}x-{v.max_ratio:g}x the median of the last {v.lookback_days} stored days "
+            f"(needs {v.min_history_days}).",
+            "expect_table_row_count_to_be_between",
+        ),
         CheckSpec("request_id_unique", p.id, True, f"Every {p.id} appears once.", "expect_column_values_to_be_unique"),
-        CheckSpec("score_in_unit_interval", p.score, True, f"{p.score} lies within [0, 1].",
-                  "expect_column_values_to_be_between"),
+        CheckSpec(
+            "score_in_unit_interval",
+            p.score,
+            True,
+            f"{p.score} lies within [0, 1].",
+            "expect_column_values_to_be_between",
+        ),
     ]
     for col in plan.features.context:
-        specs.append(CheckSpec(check_name(col, "present"), col, False,
-                               f"The log carries the context column {col} (protected attributes feed fairness).",
-                               "expect_column_to_exist"))
+        specs.append(
+            CheckSpec(
+                check_name(col, "present"),
+                col,
+                False,
+                f"The log carries the context column {col} (protected attributes feed fairness).",
+                "expect_column_to_exist",
+            )
+        )
     for col in plan.features.model_inputs:
-        specs.append(CheckSpec(check_name(col, "not_null"), col, True,
-                               f"Share of nulls in {col} stays within {NULL_TOLERANCE:.0%} of the reference's.",
-                               "expect_column_values_to_not_be_null"))
+        specs.append(
+            CheckSpec(
+                check_name(col, "not_null"),
+                col,
+                True,
+                f"Share of nulls in {col} stays within {NULL_TOLERANCE:.0%} of the reference's.",
+                "expect_column_values_to_not_be_null",
+            )
+        )
     for col in plan.features.numerical:
-        specs.append(CheckSpec(check_name(col, "numeric"), col, True, f"{col} arrives with a numeric type.",
-                               "expect_column_values_to_be_in_type_list"))
-        specs.append(CheckSpec(check_name(col, "in_range"), col, False,
-                               f"{MOSTLY:.0%} of {col} lies within the reference range widened by {RANGE_TOLERANCE:.0%}.",
-                               "expect_column_values_to_be_between"))
+        specs.append(
+            CheckSpec(
+                check_name(col, "numeric"),
+                col,
+                True,
+                f"{col} arrives with a numeric type.",
+                "expect_column_values_to_be_in_type_list",
+            )
+        )
+        specs.append(
+            CheckSpec(
+                check_name(col, "in_range"),
+                col,
+                False,
+                f"{MOSTLY:.0%} of {col} lies within the reference range widened by {RANGE_TOLERANCE:.0%}.",
+                "expect_column_values_to_be_between",
+            )
+        )
     for col in plan.features.categorical:
-        specs.append(CheckSpec(check_name(col, "known_categories"), col, False,
-                               f"{MOSTLY:.0%} of non-null {col} values were seen in the reference.",
-                               "expect_column_values_to_be_in_set"))
+        specs.append(
+            CheckSpec(
+                check_name(col, "known_categories"),
+                col,
+                False,
+                f"{MOSTLY:.0%} of non-null {col} values were seen in the reference.",
+                "expect_column_values_to_be_in_set",
+            )
+        )
     return specs
 
 
@@ -204,14 +286,27 @@ def check_specs(plan: MonitoringPlan) -> list[CheckSpec]:
             continue
         o = q.overrides.get(s.name)
         if o is not None:
-            s = CheckSpec(s.name, s.column, s.blocking if o.blocking is None else o.blocking,
-                          o.description or s.description, s.expectation, f"{DERIVED}, quality.overrides.{s.name}")
+            s = CheckSpec(
+                s.name,
+                s.column,
+                s.blocking if o.blocking is None else o.blocking,
+                o.description or s.description,
+                s.expectation,
+                f"{DERIVED}, quality.overrides.{s.name}",
+            )
         specs.append(s)
     for i, e in enumerate(q.expectations):
         column = e.kwargs.get("column")
-        specs.append(CheckSpec(e.name, column if isinstance(column, str) else None, e.blocking,
-                               e.description or f"Plan expectation {e.type} ({_kwargs_text(e.kwargs)}).", e.type,
-                               f"quality.expectations[{i}]"))
+        specs.append(
+            CheckSpec(
+                e.name,
+                column if isinstance(column, str) else None,
+                e.blocking,
+                e.description or f"Plan expectation {e.type} ({_kwargs_text(e.kwargs)}).",
+                e.type,
+                f"quality.expectations[{i}]",
+            )
+        )
     return specs
 
 
@@ -246,8 +341,9 @@ def volume_bounds(settings: VolumeSettings, recent_row_counts: Sequence[float]) 
     if settings.min_rows is not None or settings.max_rows is not None:
         parts.append(f"plan quality.volume: min_rows={settings.min_rows}, max_rows={settings.max_rows}")
     if median is not None:
-        parts.append(f"median of {len(counts)} recent days = {median:g} rows x [{settings.min_ratio:g}, "
-                     f"{settings.max_ratio:g}]")
+        parts.append(
+            f"median of {len(counts)} recent days = {median:g} rows x [{settings.min_ratio:g}, {settings.max_ratio:g}]"
+        )
     else:
         parts.append(f"{len(counts)} recent day(s) stored, {settings.min_history_days} needed for a derived range")
     return VolumeBounds(lo, hi, "; ".join(parts))
@@ -306,8 +402,13 @@ def _construct(type_: str, kwargs: dict, meta: dict, where: str) -> tuple[object
     except (InvalidExpectationConfigurationError, TypeError, ValueError) as exc:
         return None, [(f"{where}.kwargs", f"{type(exc).__name__}: {exc}")]
     if _strategy(exp) is None:
-        return None, [(f"{where}.type", f"{type_} is not supported on a day's batch: it needs a SQL query or another "
-                       "table (supported: column, column-pair and multicolumn expectations, row count, column set)")]
+        return None, [
+            (
+                f"{where}.type",
+                f"{type_} is not supported on a day's batch: it needs a SQL query or another "
+                "table (supported: column, column-pair and multicolumn expectations, row count, column set)",
+            )
+        ]
     return exp, []
 
 
@@ -332,7 +433,9 @@ def _plan_problems(plan: MonitoringPlan, where_prefix: str = "") -> list[tuple[s
                 continue
             _, err = fld.validate(value, {}, loc=key)
             if err:
-                messages = [e["msg"] for e in pydantic.ValidationError(err if isinstance(err, list) else [err], cls).errors()]
+                messages = [
+                    e["msg"] for e in pydantic.ValidationError(err if isinstance(err, list) else [err], cls).errors()
+                ]
                 problems.append((where, " or ".join(dict.fromkeys(messages))))
     return problems
 
@@ -344,8 +447,9 @@ def expectation_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
     return _plan_problems(plan)
 
 
-def build_suite(plan: MonitoringPlan, profile: ReferenceProfile,
-                recent_row_counts: Sequence[float] = ()) -> list[tuple[CheckSpec, object, dict]]:
+def build_suite(
+    plan: MonitoringPlan, profile: ReferenceProfile, recent_row_counts: Sequence[float] = ()
+) -> list[tuple[CheckSpec, object, dict]]:
     """(spec, GX expectation, extra expected-metadata) for every check. Raises ``PlanError`` naming the model and
     the plan field when GX rejects a plan expectation or an override."""
     problems = _plan_problems(plan)
@@ -359,8 +463,16 @@ def build_suite(plan: MonitoringPlan, profile: ReferenceProfile,
             kwargs = {**_derived_kwargs(spec, plan, profile, volume), **(override.kwargs if override else {})}
             exp, errors = _construct(spec.expectation, kwargs, {}, f"quality.overrides.{spec.name}")
             if errors:
-                raise PlanError([(f"model {plan.name}", where, f"{msg} (check {spec.name} with the reference profile "
-                                  f"of version {profile.model_version})") for where, msg in errors])
+                raise PlanError(
+                    [
+                        (
+                            f"model {plan.name}",
+                            where,
+                            f"{msg} (check {spec.name} with the reference profile of version {profile.model_version})",
+                        )
+                        for where, msg in errors
+                    ]
+                )
         else:
             e = plan.quality.expectations[int(spec.origin.split("[")[1].rstrip("]"))]
             exp, _ = _construct(e.type, dict(e.kwargs), dict(e.meta), spec.origin)
@@ -377,7 +489,11 @@ def _strategy(exp) -> str | None:
     """'count' | 'schema' | 'rows' (row-local: per chunk) | 'hashed' (uniqueness: per bucket of the value's hash,
     so equal values meet) | 'whole' (all rows of its columns) | None (unsupported)."""
     from great_expectations.expectations.expectation import (
-        ColumnAggregateExpectation, ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+        ColumnAggregateExpectation,
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
 
     t = exp.expectation_type
     if t in _ROW_COUNT_TYPES:
@@ -418,27 +534,40 @@ class _Gx:
                 shutil.rmtree(folder)
         self._gx = gx
         self._plan = plan
-        self._batch_def = (ctx.data_sources.add_pandas("monitoring").add_dataframe_asset(plan.name)
-                           .add_batch_definition_whole_dataframe("day"))
+        self._batch_def = (
+            ctx.data_sources.add_pandas("monitoring")
+            .add_dataframe_asset(plan.name)
+            .add_batch_definition_whole_dataframe("day")
+        )
 
     def run(self, frame: pd.DataFrame, expectations: list) -> list[dict]:
         suite = self._gx.ExpectationSuite(name=f"{self._plan.name}_quality", expectations=list(expectations))
         result = self._batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(
-            suite, result_format=RESULT_FORMAT)
+            suite, result_format=RESULT_FORMAT
+        )
         if len(result.results) != len(expectations):
-            raise RuntimeError(f"model {self._plan.name}: GX returned {len(result.results)} results for "
-                               f"{len(expectations)} expectations")
+            raise RuntimeError(
+                f"model {self._plan.name}: GX returned {len(result.results)} results for "
+                f"{len(expectations)} expectations"
+            )
         # results do not come back in suite order (failed metrics come last): match them by check name
         by_check = {(r.expectation_config.meta or {}).get(CHECK_META): r for r in result.results}
         out = []
         for exp in expectations:
             r = by_check.get(exp.meta[CHECK_META])
             if r is None or r.expectation_config.type != exp.expectation_type:
-                raise RuntimeError(f"model {self._plan.name}: GX returned no result for check "
-                                   f"{exp.meta[CHECK_META]} ({exp.expectation_type})")
+                raise RuntimeError(
+                    f"model {self._plan.name}: GX returned no result for check "
+                    f"{exp.meta[CHECK_META]} ({exp.expectation_type})"
+                )
             info = r.exception_info
-            out.append({"success": bool(r.success), "result": dict(r.result or {}),
-                        "exception_info": info.to_json_dict() if hasattr(info, "to_json_dict") else (info or {})})
+            out.append(
+                {
+                    "success": bool(r.success),
+                    "result": dict(r.result or {}),
+                    "exception_info": info.to_json_dict() if hasattr(info, "to_json_dict") else (info or {}),
+                }
+            )
         return out
 
 
@@ -469,12 +598,21 @@ def _combine_rows(exp, parts: list[dict]) -> dict:
     n = fmt["partial_unexpected_count"]
     # each part holds its first n unexpected rows, so the first n of the day are among them: order by row number
     # (hash buckets interleave rows; row chunks are in order already)
-    pairs = [pair for r in res for pair in zip(r.get("partial_unexpected_index_list", []),
-                                               r.get("partial_unexpected_list", []))]
+    pairs = [
+        pair
+        for r in res
+        for pair in zip(r.get("partial_unexpected_index_list", []), r.get("partial_unexpected_list", []))
+    ]
     pairs = sorted(pairs, key=lambda pair: pair[0])[:n]
-    out = _format_map_output(result_format=fmt, success=success, element_count=element, nonnull_count=nonnull,
-                             unexpected_count=unexpected, unexpected_list=[v for _, v in pairs],
-                             unexpected_index_list=[i for i, _ in pairs])
+    out = _format_map_output(
+        result_format=fmt,
+        success=success,
+        element_count=element,
+        nonnull_count=nonnull,
+        unexpected_count=unexpected,
+        unexpected_list=[v for _, v in pairs],
+        unexpected_index_list=[i for i, _ in pairs],
+    )
     return {"success": out["success"], "result": out["result"], "exception_info": parts[0]["exception_info"]}
 
 
@@ -506,7 +644,7 @@ class _MemoryFrames:
     def chunks(self, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
         frame = self._select(columns)
         for start in range(0, max(self.rows, 1), self.chunk_rows):
-            yield frame.iloc[start:start + self.chunk_rows]
+            yield frame.iloc[start : start + self.chunk_rows]
 
     def empty(self) -> pd.DataFrame:
         return self.batch.iloc[:0]
@@ -536,8 +674,10 @@ class _ParquetFrames:
         src = plan.data.predictions
         ctx = f"model {plan.name}, day {day.isoformat()}"
         if src.source != "parquet":
-            raise DataSourceError(f"{ctx}: data.predictions.source is {src.source!r}; chunked reading needs parquet "
-                                  "(validate the day's frame with quality.validate)")
+            raise DataSourceError(
+                f"{ctx}: data.predictions.source is {src.source!r}; chunked reading needs parquet "
+                "(validate the day's frame with quality.validate)"
+            )
         # the same file resolution as sources.read_predictions (folder, {date} template or glob)
         located = sources._locate(plan, src, "data.predictions.path")
         start = sources._day_start(day)
@@ -558,7 +698,9 @@ class _ParquetFrames:
                         raise DataSourceError(f"{ctx}: file {shown} lacks column(s) {', '.join(missing)}")
                     ts = pf.read(columns=[src.timestamp]).column(0).to_pandas()
                 except (OSError, ValueError, pa.ArrowException) as exc:
-                    raise DataSourceError(f"{ctx}: cannot read parquet file {shown}: {type(exc).__name__}: {exc}") from exc
+                    raise DataSourceError(
+                        f"{ctx}: cannot read parquet file {shown}: {type(exc).__name__}: {exc}"
+                    ) from exc
             ts = sources._utc(ts.rename(src.timestamp), ctx, f"file {shown}")
             keep = ((ts >= start) & (ts < end)).to_numpy()
             self._files.append((path, None if keep.all() else keep))
@@ -575,12 +717,15 @@ class _ParquetFrames:
                 pf = self._pq.ParquetFile(fh)
                 present = [c for c in columns if c in pf.schema_arrow.names]
                 offset = 0
-                batches = (pf.iter_batches(batch_size=batch_size, columns=present) if batch_size
-                           else [pf.read(columns=present)])
+                batches = (
+                    pf.iter_batches(batch_size=batch_size, columns=present)
+                    if batch_size
+                    else [pf.read(columns=present)]
+                )
                 for batch in batches:
                     n = batch.num_rows
                     if keep is not None:
-                        batch = batch.filter(pa.array(keep[offset:offset + n]))
+                        batch = batch.filter(pa.array(keep[offset : offset + n]))
                     offset += n
                     yield batch
 
@@ -654,8 +799,11 @@ class _ParquetFrames:
 def _categories_as_profiled(frame: pd.DataFrame, plan: MonitoringPlan) -> pd.DataFrame:
     """Non-object categorical columns (int codes, ``category`` dtype) as strings, nulls kept: the reference
     profile stores ``str(value)``, so ``[1, 2]`` would otherwise never match its own reference set ``{"1", "2"}``."""
-    cast = {c: frame[c].astype(str).where(frame[c].notna()) for c in plan.features.categorical
-            if c in frame.columns and frame[c].dtype != object}
+    cast = {
+        c: frame[c].astype(str).where(frame[c].notna())
+        for c in plan.features.categorical
+        if c in frame.columns and frame[c].dtype != object
+    }
     return frame.assign(**cast) if cast else frame
 
 
@@ -698,8 +846,14 @@ def _run(frames, suite: list[tuple[CheckSpec, object, dict]], plan: MonitoringPl
     return QualityResult(outcomes, frames.rows, null_shares)
 
 
-def validate(batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfile, *,
-             recent_row_counts: Sequence[float] = (), chunk_rows: int = CHUNK_ROWS) -> QualityResult:
+def validate(
+    batch: pd.DataFrame,
+    plan: MonitoringPlan,
+    profile: ReferenceProfile,
+    *,
+    recent_row_counts: Sequence[float] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> QualityResult:
     """Run the suite on one day's rows (all rows, no sampling), column-wise and in chunks of ``chunk_rows``
     rows; one outcome per check, equal to ``validate_single``'s. ``recent_row_counts``: the row counts of the
     model's previous days, for ``row_volume``."""
@@ -707,23 +861,32 @@ def validate(batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfil
     return _run(_MemoryFrames(batch, chunk_rows), suite, plan)
 
 
-def validate_parquet(plan: MonitoringPlan, profile: ReferenceProfile, day: dt.date, *,
-                     recent_row_counts: Sequence[float] = (), chunk_rows: int = CHUNK_ROWS) -> QualityResult:
+def validate_parquet(
+    plan: MonitoringPlan,
+    profile: ReferenceProfile,
+    day: dt.date,
+    *,
+    recent_row_counts: Sequence[float] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> QualityResult:
     """``validate`` of the day's parquet prediction log, read chunk by chunk (one column set and at most
     ``chunk_rows`` rows, or one parquet row group, at a time) instead of loading the day."""
     suite = build_suite(plan, profile, recent_row_counts)
     return _run(_ParquetFrames(plan, day, chunk_rows), suite, plan)
 
 
-def validate_single(batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfile, *,
-                    recent_row_counts: Sequence[float] = ()) -> QualityResult:
+def validate_single(
+    batch: pd.DataFrame, plan: MonitoringPlan, profile: ReferenceProfile, *, recent_row_counts: Sequence[float] = ()
+) -> QualityResult:
     """The same suite in one plain GX ``validate()`` on the whole frame: the reference ``validate`` must equal
     (tests) and the anchor of benchmarks/quality_scale.py. Not used by the pipeline: slower on wide days."""
     suite = build_suite(plan, profile, recent_row_counts)
     results = _Gx(plan).run(_categories_as_profiled(batch, plan), [exp for _, exp, _ in suite])
     outcomes = [_outcome(spec, exp, extra, r) for (spec, exp, extra), r in zip(suite, results)]
-    null_shares = {c: float(batch[c].isna().mean()) if c in batch.columns and len(batch) else float("nan")
-                   for c in plan.features.model_inputs}
+    null_shares = {
+        c: float(batch[c].isna().mean()) if c in batch.columns and len(batch) else float("nan")
+        for c in plan.features.model_inputs
+    }
     return QualityResult(outcomes, len(batch), null_shares)
 
 
@@ -758,7 +921,10 @@ def _outcome(spec: CheckSpec, exp, extra: dict, r: dict) -> CheckOutcome:
     text = None if observed is None or numeric else str(observed)
     share = res.get("unexpected_percent")
     return CheckOutcome(
-        spec=spec, passed=bool(r["success"]), expectation=exp.expectation_type, expected={**kwargs, **extra},
+        spec=spec,
+        passed=bool(r["success"]),
+        expectation=exp.expectation_type,
+        expected={**kwargs, **extra},
         observed=observed if numeric else None,
         unexpected_count=_plain(res.get("unexpected_count")),
         unexpected_share=None if share is None else float(share) / 100.0,

@@ -66,14 +66,19 @@ def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: 
         s = pd.to_numeric(reference[col], errors="raise")
         q = s.quantile([0.01, 0.05, 0.5, 0.95, 0.99])
         columns[col] = ColumnProfile(
-            col, "numerical", float(s.isna().mean()), float(s.min()), float(s.max()),
+            col,
+            "numerical",
+            float(s.isna().mean()),
+            float(s.min()),
+            float(s.max()),
             {f"q{int(k * 100):02d}": float(v) for k, v in q.items()},
         )
     for col in plan.features.categorical:
         s = reference[col]
         shares = s.dropna().astype(str).value_counts(normalize=True)
-        columns[col] = ColumnProfile(col, "categorical", float(s.isna().mean()),
-                                     categories={str(k): float(v) for k, v in shares.items()})
+        columns[col] = ColumnProfile(
+            col, "categorical", float(s.isna().mean()), categories={str(k): float(v) for k, v in shares.items()}
+        )
     protected = [c for c in plan.protected_attributes if c not in needed and c in reference.columns]
     sample = reference[[*needed, *protected]]
     if len(sample) > REFERENCE_SAMPLE_ROWS:
@@ -83,11 +88,15 @@ def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: 
     if label in reference.columns:
         served = reference[reference[score].notna() & reference[label].notna()]
         try:
-            calibration = fit_calibration(served[score].to_numpy(dtype=float),
-                                          (served[label] == plan.model.positive_class).to_numpy(dtype=float))
+            calibration = fit_calibration(
+                served[score].to_numpy(dtype=float), (served[label] == plan.model.positive_class).to_numpy(dtype=float)
+            )
         except ValueError as exc:
-            raise DataSourceError(f"model {plan.name} version {model_version}: reference column {label!r} cannot "
-                                  f"calibrate the label-free estimate: {exc}") from exc
+            raise DataSourceError(
+                f"model {plan.name} version {model_version}: reference column {label!r} cannot "
+                f"calibrate the label-free estimate: {exc}"
+            ) from exc
     stats = drift.fit_reference(reference, plan, str(model_version))
-    return ReferenceProfile(plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True),
-                            calibration, stats)
+    return ReferenceProfile(
+        plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True), calibration, stats
+    )

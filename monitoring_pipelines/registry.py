@@ -18,7 +18,7 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
 # version tags (set by actions.py)
-TAG_TRIGGER_DAY = "monitoring.trigger_day"        # last day of a retrained version's training data
+TAG_TRIGGER_DAY = "monitoring.trigger_day"  # last day of a retrained version's training data
 TAG_EVIDENCE_AFTER = "monitoring.evidence_after"  # set on rollback: evidence up to this day was used up
 
 
@@ -48,7 +48,7 @@ class Registry:
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
         self._client = None
-        self._models: dict[tuple[str, str], object] = {}      # versions are immutable: load each once
+        self._models: dict[tuple[str, str], object] = {}  # versions are immutable: load each once
         self._references: dict[tuple[str, str], object] = {}
 
     @property
@@ -83,8 +83,9 @@ class Registry:
             rm = self.client.get_registered_model(model)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(f"model {model}: not found in the MLflow registry at {self._where()}: "
-                                    f"{exc.message}") from exc
+                raise RegistryError(
+                    f"model {model}: not found in the MLflow registry at {self._where()}: {exc.message}"
+                ) from exc
             raise self._failure(f"model {model}: reading its aliases", exc) from exc
         return {a: str(v) for a, v in rm.aliases.items()}
 
@@ -119,12 +120,16 @@ class Registry:
                 uri = self.client.get_model_version_download_uri(ref.model, ref.version)
                 model = mlflow.sklearn.load_model(uri)
             except Exception as exc:  # noqa: BLE001 -- any load failure is re-raised with the version named
-                raise RegistryError(f"model {ref.model} version {ref.version}"
-                                    f"{f' ({ref.alias})' if ref.alias else ''}: cannot be loaded from the MLflow "
-                                    f"registry at {self._where()}: {type(exc).__name__}: {self._scrub(str(exc))}") from exc
+                raise RegistryError(
+                    f"model {ref.model} version {ref.version}"
+                    f"{f' ({ref.alias})' if ref.alias else ''}: cannot be loaded from the MLflow "
+                    f"registry at {self._where()}: {type(exc).__name__}: {self._scrub(str(exc))}"
+                ) from exc
             if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
-                raise RegistryError(f"model {ref.model} version {ref.version}: {type(model).__name__} has no "
-                                    "predict_proba / classes_ (a fitted scikit-learn classifier is expected)")
+                raise RegistryError(
+                    f"model {ref.model} version {ref.version}: {type(model).__name__} has no "
+                    "predict_proba / classes_ (a fitted scikit-learn classifier is expected)"
+                )
             self._models[key] = model
         return self._models[key]
 
@@ -143,11 +148,14 @@ class Registry:
                 raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    local = mlflow.artifacts.download_artifacts(run_id=ref.run_id, artifact_path=artifact_path,
-                                                                dst_path=tmp, tracking_uri=self.tracking_uri)
+                    local = mlflow.artifacts.download_artifacts(
+                        run_id=ref.run_id, artifact_path=artifact_path, dst_path=tmp, tracking_uri=self.tracking_uri
+                    )
                 except (MlflowException, OSError) as exc:
-                    raise RegistryError(f"model {ref.model} version {ref.version}: reference artifact "
-                                        f"{artifact_path!r} of run {ref.run_id} cannot be read: {exc}") from exc
+                    raise RegistryError(
+                        f"model {ref.model} version {ref.version}: reference artifact "
+                        f"{artifact_path!r} of run {ref.run_id} cannot be read: {exc}"
+                    ) from exc
                 self._references[key] = read_table(local, "csv" if artifact_path.endswith(".csv") else "parquet")
         return self._references[key].copy()
 
@@ -189,11 +197,16 @@ class Registry:
         except (MlflowException, OSError) as exc:
             plan = ", ".join(f"{a}->{v or 'removed'}" for a, v in moves)
             restore_problem = self._restore(model, before, done + [alias])
-            state = ("the aliases were restored" if restore_problem is None
-                     else f"restoring them failed too ({restore_problem}); set them back by hand to {before}")
-            raise RegistryError(f"model {model}: moving aliases ({plan}) failed at {alias!r} in the MLflow registry "
-                                f"at {self._where()}: {type(exc).__name__}: {getattr(exc, 'message', exc)}; "
-                                f"{state}") from exc
+            state = (
+                "the aliases were restored"
+                if restore_problem is None
+                else f"restoring them failed too ({restore_problem}); set them back by hand to {before}"
+            )
+            raise RegistryError(
+                f"model {model}: moving aliases ({plan}) failed at {alias!r} in the MLflow registry "
+                f"at {self._where()}: {type(exc).__name__}: {getattr(exc, 'message', exc)}; "
+                f"{state}"
+            ) from exc
         return before
 
     def _restore(self, model: str, before: dict[str, str], touched: list[str]) -> str | None:

@@ -33,8 +33,17 @@ from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.metrics import Family, MetricValue
 
 SECONDS_PER_DAY = 86_400
-_FIGURES = ("request_count", "throughput_avg_rps", "throughput_peak_rps", "latency_p50_ms", "latency_p95_ms",
-            "latency_p99_ms", "latency_max_ms", "error_rate", "version_mismatch_rows")
+_FIGURES = (
+    "request_count",
+    "throughput_avg_rps",
+    "throughput_peak_rps",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "error_rate",
+    "version_mismatch_rows",
+)
 
 
 @dataclass(frozen=True)
@@ -94,12 +103,19 @@ def compute(
         values = pd.to_numeric(df[latency_col], errors="coerce").dropna().to_numpy(dtype=np.float64)
         if values.size:
             p50, p95, p99 = np.percentile(values, [50, 95, 99], method="linear")
-            lat = dict(latency_p50_ms=float(p50), latency_p95_ms=float(p95), latency_p99_ms=float(p99),
-                       latency_max_ms=float(values.max()))
+            lat = dict(
+                latency_p50_ms=float(p50),
+                latency_p95_ms=float(p95),
+                latency_p99_ms=float(p99),
+                latency_max_ms=float(values.max()),
+            )
 
     errors = int((~_equals(df[status_col], ok_status)).sum()) if status_col else None
-    mismatches = (int((~_equals(df[version_col], expected_version)).sum())
-                  if version_col and expected_version is not None else None)
+    mismatches = (
+        int((~_equals(df[version_col], expected_version)).sum())
+        if version_col and expected_version is not None
+        else None
+    )
     return ServiceResult(
         request_count=n,
         throughput_avg_rps=n / SECONDS_PER_DAY,

@@ -128,8 +128,13 @@ def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = F
             df = df[columns].assign(**{src.labelled_at: _utc(df[src.labelled_at], ctx, where)})
             frames.append(df[df[src.labelled_at] >= start])
     if not frames:
-        return pd.DataFrame({src.id: pd.Series(dtype=object), src.label: pd.Series(dtype=object),
-                             src.labelled_at: pd.Series(dtype="datetime64[ns, UTC]")})
+        return pd.DataFrame(
+            {
+                src.id: pd.Series(dtype=object),
+                src.label: pd.Series(dtype=object),
+                src.labelled_at: pd.Series(dtype="datetime64[ns, UTC]"),
+            }
+        )
     labels = _concat(frames).sort_values(src.labelled_at, kind="stable")
     if not keep_duplicates:
         labels = labels.drop_duplicates(src.id, keep="last")
@@ -190,9 +195,9 @@ def new_label_ids(plan: MonitoringPlan, before: dict[str, str], now: dict[str, s
     columns = [src.id, src.labelled_at]
     if src.source == "sql":
         since = before.get("max_labelled_at")
-        start = pd.Timestamp(since).to_pydatetime() if since else dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        start = pd.Timestamp(since).to_pydatetime() if since else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         if start.tzinfo is None:
-            start = start.replace(tzinfo=dt.timezone.utc)
+            start = start.replace(tzinfo=dt.UTC)
         df = _sql_select(src, "data.labels", ctx, src.labelled_at, start)
         _require(df, columns, ctx, _describe_sql(src))
         df = df[columns]
@@ -209,8 +214,9 @@ def new_label_ids(plan: MonitoringPlan, before: dict[str, str], now: dict[str, s
     return _concat(frames)
 
 
-def prediction_days_of(plan: MonitoringPlan, labels: pd.DataFrame, *, candidates: list[str],
-                       lookback_days: int) -> tuple[list[str], int]:
+def prediction_days_of(
+    plan: MonitoringPlan, labels: pd.DataFrame, *, candidates: list[str], lookback_days: int
+) -> tuple[list[str], int]:
     """Which of the ``candidates`` days (ISO) hold a prediction that one of ``labels`` belongs to, and how many
     of the labels' ids belong to none of them (labels for an unknown request, or a day not monitored yet).
 
@@ -371,8 +377,10 @@ def _sql_connection(src: PredictionSource | LabelSource, section: str, ctx: str)
     try:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     except ImportError as exc:
-        raise DataSourceError(f"{ctx}: the database driver for ${src.url_env} is not installed "
-                              "(PostgreSQL URLs must start with postgresql+psycopg2://)") from exc
+        raise DataSourceError(
+            f"{ctx}: the database driver for ${src.url_env} is not installed "
+            "(PostgreSQL URLs must start with postgresql+psycopg2://)"
+        ) from exc
     except sa.exc.ArgumentError as exc:
         raise DataSourceError(f"{ctx}: ${src.url_env} is not a valid SQLAlchemy URL") from exc
     try:
@@ -387,8 +395,14 @@ def _sql_connection(src: PredictionSource | LabelSource, section: str, ctx: str)
         engine.dispose()
 
 
-def _sql_select(src: PredictionSource | LabelSource, section: str, ctx: str, ts_column: str,
-                start: dt.datetime, end: dt.datetime | None = None) -> pd.DataFrame:
+def _sql_select(
+    src: PredictionSource | LabelSource,
+    section: str,
+    ctx: str,
+    ts_column: str,
+    start: dt.datetime,
+    end: dt.datetime | None = None,
+) -> pd.DataFrame:
     col = sa.column(ts_column)
     cond = col >= sa.bindparam("start", start, type_=_SQL_TS)
     if end is not None:
@@ -409,7 +423,7 @@ def _context(plan: MonitoringPlan, day: dt.date) -> str:
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def _label_source(plan: MonitoringPlan) -> LabelSource:
@@ -432,8 +446,10 @@ def _utc(values: pd.Series, ctx: str, where: str) -> pd.Series:
         return values.dt.tz_localize("UTC")
     if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
         # numbers would silently become nanoseconds since 1970
-        raise DataSourceError(f"{ctx}: {where}: timestamp column {values.name!r} has dtype {values.dtype}; "
-                              "expected timestamps or ISO-8601 text")
+        raise DataSourceError(
+            f"{ctx}: {where}: timestamp column {values.name!r} has dtype {values.dtype}; "
+            "expected timestamps or ISO-8601 text"
+        )
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,35 @@ ACTIONS = ("retrain", "promote", "rollback")
 ACTION_STATUSES = ("requested", "pending_approval", "succeeded", "refused", "failed")
 
 METRIC_COLUMNS = (
-    "model", "model_version", "alias", "partition_date", "family", "metric", "segment", "value",
-    "warning_threshold", "critical_threshold", "direction", "status", "run_id", "computed_at",
+    "model",
+    "model_version",
+    "alias",
+    "partition_date",
+    "family",
+    "metric",
+    "segment",
+    "value",
+    "warning_threshold",
+    "critical_threshold",
+    "direction",
+    "status",
+    "run_id",
+    "computed_at",
 )
 ACTION_COLUMNS = (
-    "id", "model", "action", "status", "trigger", "partition_date", "from_version", "to_version", "reason",
-    "run_id", "actor", "created_at", "updated_at",
+    "id",
+    "model",
+    "action",
+    "status",
+    "trigger",
+    "partition_date",
+    "from_version",
+    "to_version",
+    "reason",
+    "run_id",
+    "actor",
+    "created_at",
+    "updated_at",
 )
 _FLOAT_COLUMNS = ("value", "warning_threshold", "critical_threshold")
 _DATE_COLUMNS = ("partition_date",)
@@ -189,8 +212,10 @@ class MetricStore:
                 for statement in statements:
                     # exec_driver_sql: DDL is passed verbatim, so a ':' in it is not taken for a bind parameter.
                     conn.exec_driver_sql(statement)
-                conn.execute(text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :at)"),
-                             {"v": version, "at": _iso_ts(datetime.now(timezone.utc))})
+                conn.execute(
+                    text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :at)"),
+                    {"v": version, "at": _iso_ts(datetime.now(UTC))},
+                )
             applied_now.append(version)
         return applied_now
 
@@ -212,39 +237,66 @@ class MetricStore:
         day = partition_date.isoformat()
         marks = ", ".join(f":f{i}" for i in range(len(family_names)))
         # One lock per (model, day): two runs of the same partition must not interleave delete and insert.
-        with self._write(f"replacing rows of {model} on {day}", lock_key=_lock_key("metric_values", model, day)) as conn:
+        with self._write(
+            f"replacing rows of {model} on {day}", lock_key=_lock_key("metric_values", model, day)
+        ) as conn:
             conn.execute(
-                text(f"DELETE FROM metric_values WHERE model = :model AND partition_date = :day AND family IN ({marks})"),
+                text(
+                    f"DELETE FROM metric_values WHERE model = :model AND partition_date = :day AND family IN ({marks})"
+                ),
                 {"model": model, "day": day, **{f"f{i}": f for i, f in enumerate(family_names)}},
             )
             if params:
                 conn.execute(text(_INSERT_METRIC), params)
         return len(params)
 
-    def rows(self, model: str, *, family: str | None = None, metric: str | None = None,
-             start: date | None = None, end: date | None = None) -> pd.DataFrame:
+    def rows(
+        self,
+        model: str,
+        *,
+        family: str | None = None,
+        metric: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> pd.DataFrame:
         """Stored rows of ``model`` (``start``/``end`` inclusive), ordered by day, family, metric, segment.
 
         Columns are ``METRIC_COLUMNS``: ``partition_date`` holds ``datetime.date``, ``computed_at`` is
         ``datetime64[ns, UTC]``, the figures are float64 (NaN for NULL), everything else is object.
         """
         clauses, params = ["model = :model"], {"model": model}
-        for column, op, value in (("family", "=", family), ("metric", "=", metric),
-                                  ("partition_date", ">=", start), ("partition_date", "<=", end)):
+        for column, op, value in (
+            ("family", "=", family),
+            ("metric", "=", metric),
+            ("partition_date", ">=", start),
+            ("partition_date", "<=", end),
+        ):
             if value is not None:
                 key = f"p{len(params)}"
                 clauses.append(f"{column} {op} :{key}")
                 params[key] = value.isoformat() if isinstance(value, date) else _plain(value)
-        sql = (f"SELECT {', '.join(METRIC_COLUMNS)} FROM metric_values WHERE {' AND '.join(clauses)} "
-               "ORDER BY partition_date, family, metric, segment")
+        sql = (
+            f"SELECT {', '.join(METRIC_COLUMNS)} FROM metric_values WHERE {' AND '.join(clauses)} "
+            "ORDER BY partition_date, family, metric, segment"
+        )
         return _frame(self._read(f"reading rows of {model}", sql, params), METRIC_COLUMNS)
 
     # -- model actions ----------------------------------------------------------------------------------
 
-    def record_action(self, *, model: str, action: str, status: str, trigger: str | None = None,
-                      partition_date: date | None = None, from_version: str | None = None,
-                      to_version: str | None = None, reason: str | None = None, run_id: str | None = None,
-                      actor: str | None = None) -> str:
+    def record_action(
+        self,
+        *,
+        model: str,
+        action: str,
+        status: str,
+        trigger: str | None = None,
+        partition_date: date | None = None,
+        from_version: str | None = None,
+        to_version: str | None = None,
+        reason: str | None = None,
+        run_id: str | None = None,
+        actor: str | None = None,
+    ) -> str:
         """Append one retrain / promote / rollback to the audit trail; return its id."""
         action, status = _plain(action), _plain(status)
         if action not in ACTIONS:
@@ -254,29 +306,56 @@ class MetricStore:
         action_id = uuid.uuid4().hex
         with self._write(f"recording {action} of {model}") as conn:
             conn.execute(
-                text("INSERT INTO model_actions (id, model, action, status, trigger, partition_date, from_version, "
-                     "to_version, reason, run_id, actor, created_at) VALUES (:id, :model, :action, :status, :trigger, "
-                     ":partition_date, :from_version, :to_version, :reason, :run_id, :actor, :created_at)"),
-                {"id": action_id, "model": model, "action": action, "status": status, "trigger": trigger,
-                 "partition_date": partition_date.isoformat() if partition_date else None,
-                 "from_version": _version(from_version), "to_version": _version(to_version), "reason": reason,
-                 "run_id": run_id, "actor": actor, "created_at": _iso_ts(datetime.now(timezone.utc))},
+                text(
+                    "INSERT INTO model_actions (id, model, action, status, trigger, partition_date, from_version, "
+                    "to_version, reason, run_id, actor, created_at) VALUES (:id, :model, :action, :status, :trigger, "
+                    ":partition_date, :from_version, :to_version, :reason, :run_id, :actor, :created_at)"
+                ),
+                {
+                    "id": action_id,
+                    "model": model,
+                    "action": action,
+                    "status": status,
+                    "trigger": trigger,
+                    "partition_date": partition_date.isoformat() if partition_date else None,
+                    "from_version": _version(from_version),
+                    "to_version": _version(to_version),
+                    "reason": reason,
+                    "run_id": run_id,
+                    "actor": actor,
+                    "created_at": _iso_ts(datetime.now(UTC)),
+                },
             )
         return action_id
 
-    def update_action(self, action_id: str, *, status: str, reason: str | None = None, run_id: str | None = None,
-                      to_version: str | None = None) -> None:
+    def update_action(
+        self,
+        action_id: str,
+        *,
+        status: str,
+        reason: str | None = None,
+        run_id: str | None = None,
+        to_version: str | None = None,
+    ) -> None:
         """Set the status of an action; ``reason``, ``run_id`` and ``to_version`` are only changed when given."""
         status = _plain(status)
         if status not in ACTION_STATUSES:
             raise ValueError(f"model action {action_id}: status {status!r} is not one of {ACTION_STATUSES}")
         with self._write(f"updating model action {action_id}") as conn:
             result = conn.execute(
-                text("UPDATE model_actions SET status = :status, reason = COALESCE(:reason, reason), "
-                     "run_id = COALESCE(:run_id, run_id), to_version = COALESCE(:to_version, to_version), "
-                     "updated_at = :now WHERE id = :id"),
-                {"status": status, "reason": reason, "run_id": run_id, "to_version": _version(to_version),
-                 "now": _iso_ts(datetime.now(timezone.utc)), "id": action_id},
+                text(
+                    "UPDATE model_actions SET status = :status, reason = COALESCE(:reason, reason), "
+                    "run_id = COALESCE(:run_id, run_id), to_version = COALESCE(:to_version, to_version), "
+                    "updated_at = :now WHERE id = :id"
+                ),
+                {
+                    "status": status,
+                    "reason": reason,
+                    "run_id": run_id,
+                    "to_version": _version(to_version),
+                    "now": _iso_ts(datetime.now(UTC)),
+                    "id": action_id,
+                },
             )
             if result.rowcount != 1:
                 raise StoreError(f"metric store {_masked(self.url)}: no model action with id {action_id!r}")
@@ -294,12 +373,12 @@ class MetricStore:
 
 
 _INSERT_METRIC = (
-    f"INSERT INTO metric_values ({', '.join(METRIC_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in METRIC_COLUMNS)})"
+    f"INSERT INTO metric_values ({', '.join(METRIC_COLUMNS)}) VALUES ({', '.join(':' + c for c in METRIC_COLUMNS)})"
 )
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
 
 def _masked(url: URL) -> str:
     return url.render_as_string(hide_password=True)
@@ -324,7 +403,7 @@ def _number(value: Any) -> float | None:
 
 def _iso_ts(moment: datetime) -> str:
     # Fixed-width UTC ISO text: sorts correctly as SQLite text and parses as timestamptz on PostgreSQL.
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _lock_key(*parts: str) -> int:
@@ -352,11 +431,20 @@ def _row_params(index: int, row: MetricRow, model: str, day: date, families: lis
     if not isinstance(row.computed_at, datetime) or row.computed_at.utcoffset() is None:
         raise ValueError(f"replace_rows: {where} needs a timezone-aware computed_at, got {row.computed_at!r}")
     return {
-        "model": model, "model_version": _version(row.model_version), "alias": row.alias,
-        "partition_date": day.isoformat(), "family": family, "metric": row.metric, "segment": row.segment,
-        "value": _number(row.value), "warning_threshold": _number(row.warning_threshold),
-        "critical_threshold": _number(row.critical_threshold), "direction": direction, "status": status,
-        "run_id": row.run_id, "computed_at": _iso_ts(row.computed_at),
+        "model": model,
+        "model_version": _version(row.model_version),
+        "alias": row.alias,
+        "partition_date": day.isoformat(),
+        "family": family,
+        "metric": row.metric,
+        "segment": row.segment,
+        "value": _number(row.value),
+        "warning_threshold": _number(row.warning_threshold),
+        "critical_threshold": _number(row.critical_threshold),
+        "direction": direction,
+        "status": status,
+        "run_id": row.run_id,
+        "computed_at": _iso_ts(row.computed_at),
     }
 
 
@@ -423,7 +511,7 @@ def _split_statements(sql: str) -> list[str]:
             end = i + 1
             while end < n and not (sql[end] == ch and not sql.startswith(ch * 2, end)):
                 end += 2 if sql.startswith(ch * 2, end) else 1
-            current.append(sql[i:end + 1])
+            current.append(sql[i : end + 1])
             i = end + 1
             continue
         if ch == ";":

@@ -35,7 +35,10 @@ from typing import Any
 LOGGER_NAME = "monitoring_pipelines"
 CONTEXT_FIELDS = ("model", "model_version", "day", "run_id", "family")
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("monitoring_log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
+    "monitoring_log_context",
+    default={},  # noqa: B039 - never mutated: log_context sets a new dict
+)
 _lock = threading.Lock()
 _tracer = None  # an opentelemetry Tracer once configured; False when tracing is off
 _provider = None
@@ -74,8 +77,12 @@ class JsonFormatter(logging.Formatter):
     _standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        out = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key in CONTEXT_FIELDS:
             if hasattr(record, key):
                 out[key] = getattr(record, key)
@@ -101,7 +108,9 @@ def configure_logging(stream=None, *, fmt: str | None = None) -> logging.Handler
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._monitoring_handler = True  # type: ignore[attr-defined]
     kind = (fmt or os.environ.get("MONITORING_LOG_FORMAT") or "json").lower()
-    handler.setFormatter(JsonFormatter() if kind == "json" else _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if kind == "json" else _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     handler.addFilter(ContextFilter())
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
@@ -192,8 +201,15 @@ class Step:
 
 
 @contextlib.contextmanager
-def step(family: str, *, model: str, day: dt.date | str | None = None, run_id: str | None = None,
-         model_version: str | None = None, **attributes: Any) -> Iterator[Step]:
+def step(
+    family: str,
+    *,
+    model: str,
+    day: dt.date | str | None = None,
+    run_id: str | None = None,
+    model_version: str | None = None,
+    **attributes: Any,
+) -> Iterator[Step]:
     """One monitoring step: tags logs with model/day/run/family and, when configured, emits a span.
 
     The span's ``monitoring.outcome`` is ``ok``, ``blocked`` (blocking quality checks stopped the step) or
@@ -207,8 +223,9 @@ def step(family: str, *, model: str, day: dt.date | str | None = None, run_id: s
             return
         from opentelemetry.trace import Status, StatusCode
 
-        with tracer.start_as_current_span(f"monitoring.{family}", record_exception=False,
-                                          set_status_on_exception=False) as span:
+        with tracer.start_as_current_span(
+            f"monitoring.{family}", record_exception=False, set_status_on_exception=False
+        ) as span:
             handle = Step({}, span)
             handle.set(**{k: v for k, v in base.items() if k != "run_id"}, dagster_run_id=run_id, **attributes)
             try:

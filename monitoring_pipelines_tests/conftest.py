@@ -17,8 +17,14 @@ import pytest
 import sqlalchemy as sa
 
 PG_URL = os.environ.get("MONITORING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-_ENV = ("MONITORING_HOME", "MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR",
-        "MONITORING_REPORTS_URL", "DAGSTER_HOME")
+_ENV = (
+    "MONITORING_HOME",
+    "MONITORING_STORE_URL",
+    "MLFLOW_TRACKING_URI",
+    "MONITORING_PLANS_DIR",
+    "MONITORING_REPORTS_URL",
+    "DAGSTER_HOME",
+)
 
 
 def _unreachable(reason: str):
@@ -106,8 +112,9 @@ class DemoWorld:
 
         pending = []
         for i, day in scenario.scenario_days(self.plan, days):
-            preds, labels = scenario.simulate_day(self.plan, i, day, self.pool, self.model, self.version,
-                                                  np.random.default_rng([scenario.SEED, i]))
+            preds, labels = scenario.simulate_day(
+                self.plan, i, day, self.pool, self.model, self.version, np.random.default_rng([scenario.SEED, i])
+            )
             scenario.write_day(self.plan, preds, labels.iloc[0:0])
             pending.append(labels)
         if labels_through is not None:
@@ -130,8 +137,9 @@ def demo_world(home) -> DemoWorld:
 
     plan = load_plans()[0]
     train, reference, pool = scenario.split(load_adult())
-    version = scenario.register_champion(plan, train, reference, settings.mlflow_tracking_uri(),
-                                         settings.mlflow_artifact_root())
+    version = scenario.register_champion(
+        plan, train, reference, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
+    )
     registry = Registry(settings.mlflow_tracking_uri())
     model = registry.load_model(registry.require(plan.name, "champion"))
     return DemoWorld(home, plan, pool, model, version)

@@ -61,8 +61,9 @@ class HttpReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body, time.monotonic()))
+                    receiver.requests.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                    )
                     reply = receiver.script.popleft() if receiver.script else receiver.default
                 if reply.hang:
                     time.sleep(reply.hang)
@@ -83,7 +84,7 @@ class HttpReceiver:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HttpReceiver":
+    def __enter__(self) -> HttpReceiver:
         self.thread.start()
         return self
 
@@ -112,7 +113,7 @@ class Mail:
 
 
 class _Handler:
-    def __init__(self, owner: "SmtpReceiver"):
+    def __init__(self, owner: SmtpReceiver):
         self.owner = owner
 
     async def handle_DATA(self, server, session, envelope):
@@ -133,6 +134,7 @@ class SmtpReceiver:
         self.port = closed_port()
         kwargs = {}
         if users is not None:
+
             def authenticate(server, session, envelope, mechanism, auth_data):
                 if not isinstance(auth_data, LoginPassword):
                     return AuthResult(success=False, handled=False)
@@ -143,7 +145,7 @@ class SmtpReceiver:
             kwargs = dict(authenticator=authenticate, auth_required=True, auth_require_tls=False)
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
 
-    def __enter__(self) -> "SmtpReceiver":
+    def __enter__(self) -> SmtpReceiver:
         self.controller.start()
         return self
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from monitoring_pipelines import incidents, notify
-from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
 from monitoring_pipelines.store import MetricStore
 from monitoring_pipelines_tests.local_servers import HttpReceiver, Reply
@@ -33,14 +33,27 @@ def world(demo_world, monkeypatch):
     with HttpReceiver() as receiver:
         monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.base_url + SECRET_PATH)
         monkeypatch.setenv("TEST_WEBHOOK_KEY", SECRET_KEY)
-        alerts = Alerts.model_validate({
-            "channels": [{"name": "oncall-hook", "type": "webhook", "url_env": "TEST_WEBHOOK_URL",
-                          "hmac_key_env": "TEST_WEBHOOK_KEY"}],
-            "retry": {"attempts_per_call": 2, "backoff_seconds": 0, "max_backoff_seconds": 0, "timeout_seconds": 5},
-            "dagster_url": "http://dagster.example:3000"})
-        plan = demo_world.plan.model_copy(update={
-            "thresholds": {**demo_world.plan.thresholds, "service.latency_p99_ms": Threshold(warning=1)},
-            "incidents": IncidentSettings(resolve_after_ok_days=1), "alerts": alerts})
+        alerts = Alerts.model_validate(
+            {
+                "channels": [
+                    {
+                        "name": "oncall-hook",
+                        "type": "webhook",
+                        "url_env": "TEST_WEBHOOK_URL",
+                        "hmac_key_env": "TEST_WEBHOOK_KEY",
+                    }
+                ],
+                "retry": {"attempts_per_call": 2, "backoff_seconds": 0, "max_backoff_seconds": 0, "timeout_seconds": 5},
+                "dagster_url": "http://dagster.example:3000",
+            }
+        )
+        plan = demo_world.plan.model_copy(
+            update={
+                "thresholds": {**demo_world.plan.thresholds, "service.latency_p99_ms": Threshold(warning=1)},
+                "incidents": IncidentSettings(resolve_after_ok_days=1),
+                "alerts": alerts,
+            }
+        )
         with dg.instance_for_test() as instance:
             defs = build_definitions([plan])
             store = MetricStore()
@@ -52,11 +65,13 @@ def world(demo_world, monkeypatch):
 def _night(world, index: int):
     w, defs, instance, _, _ = world
     day = w.plan.schedule.start_date + dt.timedelta(days=index - 1)
-    preds, _ = scenario.simulate_day(w.plan, index, day, w.pool, w.model, w.version,
-                                     np.random.default_rng([scenario.SEED, index]))
+    preds, _ = scenario.simulate_day(
+        w.plan, index, day, w.pool, w.model, w.version, np.random.default_rng([scenario.SEED, index])
+    )
     scenario.write_day(w.plan, preds, preds.iloc[0:0][[]].assign(request_id=[], label=[], labelled_at=[]))
     result = defs.resolve_job_def(n.scoped(M, n.NIGHTLY_MONITORING)).execute_in_process(
-        instance=instance, partition_key=day.isoformat(), raise_on_error=False)
+        instance=instance, partition_key=day.isoformat(), raise_on_error=False
+    )
     health = result.asset_materializations_for_node(f"{M}__{n.MODEL_HEALTH}")[0].metadata
     return result, health
 
@@ -83,15 +98,19 @@ def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing
     [sent] = receiver.requests
     payload = sent.json()
     # signed as documented: HMAC-SHA256 over "<timestamp>.<body>"
-    expected = hmac.new(SECRET_KEY.encode(), sent.headers[notify.TIMESTAMP_HEADER.lower()].encode() + b"." + sent.body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        SECRET_KEY.encode(), sent.headers[notify.TIMESTAMP_HEADER.lower()].encode() + b"." + sent.body, hashlib.sha256
+    ).hexdigest()
     assert sent.headers[notify.SIGNATURE_HEADER.lower()] == f"sha256={expected}"
     assert sent.path == SECRET_PATH
     [inc] = incidents.incidents(store, M).itertuples()
     assert payload["schema"] == notify.WEBHOOK_SCHEMA and payload["day"] == "2026-01-01"
     assert payload["incident"] == {**payload["incident"], "id": inc.id, "state": "opened", "severity": "warning"}
     assert (payload["metric"]["family"], payload["metric"]["name"], payload["metric"]["threshold"]) == (
-        "service", "latency_p99_ms", 1)
+        "service",
+        "latency_p99_ms",
+        1,
+    )
     day1 = store.rows(M, family="service", metric="latency_p99_ms", start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 1))
     assert payload["metric"]["value"] == pytest.approx(day1["value"].iloc[0])
     assert payload["model"] == {"name": M, "version": "1"}
@@ -102,9 +121,12 @@ def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing
     assert kinds == ["opened", "attached", "notified"]  # day 2's breach attached; the delivery is on the timeline
 
     # nothing the project wrote holds a secret: outbox, metric rows, incident tables, run metadata and logs
-    written = [json.dumps([r.__dict__ for r in notify.outbox_rows(store, M)], default=str),
-               store.rows(M).to_json(), incidents.incidents(store, M).to_json(default_handler=str),
-               incidents.timeline(store, inc.id).to_json(default_handler=str)]
+    written = [
+        json.dumps([r.__dict__ for r in notify.outbox_rows(store, M)], default=str),
+        store.rows(M).to_json(),
+        incidents.incidents(store, M).to_json(default_handler=str),
+        incidents.timeline(store, inc.id).to_json(default_handler=str),
+    ]
     for run_id in (first_run_id, result.run_id):  # the failing day's run logged the delivery errors
         written += [str(record) for record in instance.all_logs(run_id)]
     text = "\n".join(written)
@@ -112,7 +134,8 @@ def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing
 
 
 def test_a_change_whose_run_stopped_before_queueing_its_notification_is_sent_by_the_next_evaluation(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     """incidents.update and the outbox are two transactions: a run that dies between them must not lose the alert."""
     from monitoring_pipelines.alerting import dispatch
     from monitoring_pipelines.health import judge, read_history
@@ -123,14 +146,24 @@ def test_a_change_whose_run_stopped_before_queueing_its_notification_is_sent_by_
         monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.base_url + "/hook")
         monkeypatch.setenv("TEST_WEBHOOK_KEY", SECRET_KEY)
         raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
-        raw["alerts"] = {"channels": [{"name": "hook", "type": "webhook", "url_env": "TEST_WEBHOOK_URL",
-                                       "hmac_key_env": "TEST_WEBHOOK_KEY"}]}
+        raw["alerts"] = {
+            "channels": [
+                {"name": "hook", "type": "webhook", "url_env": "TEST_WEBHOOK_URL", "hmac_key_env": "TEST_WEBHOOK_KEY"}
+            ]
+        }
         plan = parse_plan(raw, "plan.yaml")
         store = MetricStore(f"sqlite:///{tmp_path / 'metrics.db'}")
         store.migrate()
         day = dt.date(2026, 1, 5)
-        rows = judge(plan, day, [MetricValue(Family.PERFORMANCE, "roc_auc", 0.7)], model_version="1", alias="champion",
-                     run_id="r1", history=read_history(store, plan, day, ["performance"]))
+        rows = judge(
+            plan,
+            day,
+            [MetricValue(Family.PERFORMANCE, "roc_auc", 0.7)],
+            model_version="1",
+            alias="champion",
+            run_id="r1",
+            history=read_history(store, plan, day, ["performance"]),
+        )
         store.replace_rows(M, day, ["performance"], rows)
         [opened] = incidents.update(store, plan, day, store.rows(M, start=day, end=day), run_id="r1")
         assert opened.kind == "opened" and notify.outbox_rows(store, M) == []  # the run "died" here
@@ -139,7 +172,10 @@ def test_a_change_whose_run_stopped_before_queueing_its_notification_is_sent_by_
         assert len(report.delivered) == 1 and len(receiver.requests) == 1
         payload = receiver.requests[0].json()
         assert (payload["incident"]["id"], payload["incident"]["state"], payload["metric"]["name"]) == (
-            opened.incident_id, "opened", "roc_auc")
+            opened.incident_id,
+            "opened",
+            "roc_auc",
+        )
         assert "sent late" in json.dumps(payload["context"])
         dispatch(store, plan, [], run_id="r3")
         assert len(receiver.requests) == 1  # once only

@@ -39,8 +39,12 @@ def write_plan(path: Path, **edits) -> Path:
 @pytest.fixture
 def broken(tmp_path) -> Path:
     """A plan with three mistakes."""
-    return write_plan(tmp_path / "broken.yaml", colour="red", protected=["sex", "religion"],
-                      thresholds={"drift.share_of_drifted_features": {"warning": 0.5, "critical": 0.4}})
+    return write_plan(
+        tmp_path / "broken.yaml",
+        colour="red",
+        protected=["sex", "religion"],
+        thresholds={"drift.share_of_drifted_features": {"warning": 0.5, "critical": 0.4}},
+    )
 
 
 def test_validate_bundled_plan_exits_0_and_prints_ok(tmp_path):
@@ -106,10 +110,16 @@ def test_demo_with_zero_days_exits_1_with_a_clear_message(tmp_path):
 
 def test_validate_asks_great_expectations_about_the_plans_own_expectations(tmp_path):
     raw = read_yaml(BUNDLED.read_text())
-    raw["quality"] = {"expectations": [
-        {"name": "age_adult", "type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 17}},
-        {"name": "typo", "type": "expect_column_values_to_be_betwen", "kwargs": {"column": "age"}},
-    ]}
+    raw["quality"] = {
+        "expectations": [
+            {
+                "name": "age_adult",
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "age", "min_value": 17},
+            },
+            {"name": "typo", "type": "expect_column_values_to_be_betwen", "kwargs": {"column": "age"}},
+        ]
+    }
     path = tmp_path / "gx.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     out = run("plan", "validate", str(path), cwd=tmp_path)

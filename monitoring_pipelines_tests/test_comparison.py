@@ -134,8 +134,9 @@ def day_of_traffic(plan):
     train_df, reference, pool = scenario.split(load_adult())
     champion = train(train_df, plan)
     challenger = train_boosted(train_df.sample(8000, random_state=1), plan)
-    preds, labels = scenario.simulate_day(plan, 21, dt.date(2026, 1, 21), pool, champion, "1",
-                                          np.random.default_rng([scenario.SEED, 21]))
+    preds, labels = scenario.simulate_day(
+        plan, 21, dt.date(2026, 1, 21), pool, champion, "1", np.random.default_rng([scenario.SEED, 21])
+    )
     served = preds[preds["score"].notna()]
     joined = join_labels(served, labels, id_col="request_id", label_col="label", as_col="__label").rows
     return served, joined, challenger, reference
@@ -144,8 +145,17 @@ def day_of_traffic(plan):
 def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_traffic):
     served, joined, challenger, reference = day_of_traffic
     ref_scores = challenger.predict_proba(reference[plan.features.model_inputs])[:, 1]
-    c = cmp.compare_candidate(plan, dt.date(2026, 1, 21), served, joined, role="challenger", version="2",
-                              model=challenger, reference_scores=ref_scores, resamples=300)
+    c = cmp.compare_candidate(
+        plan,
+        dt.date(2026, 1, 21),
+        served,
+        joined,
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=ref_scores,
+        resamples=300,
+    )
     cand_all = challenger.predict_proba(served[plan.features.model_inputs])[:, 1]
     assert c.compared_rows == len(served) and c.labelled_rows == len(joined)
     assert c.prediction_agreement == pytest.approx(np.mean((cand_all >= 0.5) == (served["predicted_label"] == 1)))
@@ -166,10 +176,13 @@ def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_tr
     from fairlearn.metrics import demographic_parity_difference, equal_opportunity_difference
 
     sex = joined["sex"].astype(str)
-    for gap, fn in (("demographic_parity_difference", demographic_parity_difference),
-                    ("equal_opportunity_difference", equal_opportunity_difference)):
-        expected = fn(y, cand >= 0.5, sensitive_features=sex) - fn(y, joined["predicted_label"] == 1,
-                                                                   sensitive_features=sex)
+    for gap, fn in (
+        ("demographic_parity_difference", demographic_parity_difference),
+        ("equal_opportunity_difference", equal_opportunity_difference),
+    ):
+        expected = fn(y, cand >= 0.5, sensitive_features=sex) - fn(
+            y, joined["predicted_label"] == 1, sensitive_features=sex
+        )
         assert c.fairness_delta[("sex", gap)] == pytest.approx(expected, abs=1e-12)
     # score drift against the challenger's own reference: Evidently's normed Wasserstein, recomputed with scipy
     expected = stats.wasserstein_distance(ref_scores, cand_all) / np.std(ref_scores)
@@ -182,8 +195,16 @@ def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_tr
 
 def test_without_labels_only_the_label_free_figures_are_given(plan, day_of_traffic):
     served, joined, challenger, _ = day_of_traffic
-    c = cmp.compare_candidate(plan, dt.date(2026, 1, 21), served, joined.iloc[0:0], role="challenger",
-                              version="2", model=challenger, reference_scores=None)
+    c = cmp.compare_candidate(
+        plan,
+        dt.date(2026, 1, 21),
+        served,
+        joined.iloc[0:0],
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=None,
+    )
     assert c.labelled_rows == 0 and c.delong is None and c.delta("roc_auc") is None
     assert c.prediction_agreement is not None and c.score_drift.reason == "no reference scores for this version"
 
@@ -197,8 +218,12 @@ def _rows(days: list[tuple[str, int, float, float]], version="2", compared=3000,
     seg = f"challenger={version}"
     for i, (day, labelled, delta, z) in enumerate(days):
         d = dt.date.fromisoformat(day)
-        out += [(d, "", "compared_rows", float(compared)), (d, seg, "labelled_rows", float(labelled)),
-                (d, seg, "roc_auc_delta", delta), (d, seg, "roc_auc_delta_z", z)]
+        out += [
+            (d, "", "compared_rows", float(compared)),
+            (d, seg, "labelled_rows", float(labelled)),
+            (d, seg, "roc_auc_delta", delta),
+            (d, seg, "roc_auc_delta_z", z),
+        ]
         for attr, value in (gaps or {}).items():
             out.append((d, f"{seg}|{attr}", "equal_opportunity_difference_delta", value[i]))
     return pd.DataFrame(out, columns=["partition_date", "segment", "metric", "value"]).assign(family="comparison")
@@ -217,12 +242,21 @@ def test_evidence_combines_daily_tests_with_stouffers_weighted_z():
 
 
 def test_evidence_leaves_out_days_before_the_challenger_blocked_days_and_thin_labels():
-    days = [("2026-01-19", 2800, 0.05, 5.0),   # inside the training window: never evidence
-            ("2026-01-21", 2800, 0.01, 2.0), ("2026-01-22", 2800, 0.01, 2.0),
-            ("2026-01-23", 900, 0.01, 1.0),    # 900 of 3000 rows labelled: below min_coverage 0.5
-            ("2026-01-24", 2800, 0.01, 2.0)]
-    ev = cmp.accumulate(_rows(days), role="challenger", version="2", since=dt.date(2026, 1, 20), min_coverage=0.5,
-                        blocked={dt.date(2026, 1, 24)})
+    days = [
+        ("2026-01-19", 2800, 0.05, 5.0),  # inside the training window: never evidence
+        ("2026-01-21", 2800, 0.01, 2.0),
+        ("2026-01-22", 2800, 0.01, 2.0),
+        ("2026-01-23", 900, 0.01, 1.0),  # 900 of 3000 rows labelled: below min_coverage 0.5
+        ("2026-01-24", 2800, 0.01, 2.0),
+    ]
+    ev = cmp.accumulate(
+        _rows(days),
+        role="challenger",
+        version="2",
+        since=dt.date(2026, 1, 20),
+        min_coverage=0.5,
+        blocked={dt.date(2026, 1, 24)},
+    )
     assert [d.day.isoformat() for d in ev.days] == ["2026-01-21", "2026-01-22"]
     assert ev.skipped == {"2026-01-23": "label coverage below 0.5", "2026-01-24": "blocking quality checks failed"}
     other = cmp.accumulate(_rows(days), role="challenger", version="3", since=None, min_coverage=0.5)
@@ -230,39 +264,88 @@ def test_evidence_leaves_out_days_before_the_challenger_blocked_days_and_thin_la
 
 
 def test_the_promotion_rule_names_every_reason_it_does_not_hold():
-    rule = PromoteAction(metric="roc_auc", min_uplift=0.01, min_days=3, significance=0.05,
-                         max_fairness_regression=0.05, approval="auto")
-    weak = cmp.accumulate(_rows([("2026-01-21", 2800, 0.004, 1.0), ("2026-01-22", 2800, 0.006, 0.5)],
-                                gaps={"race": [0.10, 0.08]}), role="challenger", version="2", since=None,
-                          min_coverage=0.5)
+    rule = PromoteAction(
+        metric="roc_auc", min_uplift=0.01, min_days=3, significance=0.05, max_fairness_regression=0.05, approval="auto"
+    )
+    weak = cmp.accumulate(
+        _rows([("2026-01-21", 2800, 0.004, 1.0), ("2026-01-22", 2800, 0.006, 0.5)], gaps={"race": [0.10, 0.08]}),
+        role="challenger",
+        version="2",
+        since=None,
+        min_coverage=0.5,
+    )
     reasons = weak.refusals(rule)
     assert reasons[0] == "2 labelled day(s) of evidence, the plan needs 3"
     assert reasons[1] == "pooled roc_auc delta +0.0050 is below min_uplift 0.01"
     assert reasons[2].startswith("not significant: one-sided p = 0.") and reasons[2].endswith(">= 0.05")
-    assert reasons[3] == "fairness regression race.equal_opportunity_difference +0.090 exceeds max_fairness_regression 0.05"
-    strong = cmp.accumulate(_rows([(d, 2800, 0.03, 4.0) for d in ("2026-01-21", "2026-01-22", "2026-01-23")],
-                                  gaps={"race": [0.02, -0.01, 0.0]}), role="challenger", version="2", since=None,
-                            min_coverage=0.5)
-    assert strong.refusals(rule) == [] and strong.fairness_regression["race.equal_opportunity_difference"] == \
-        pytest.approx(0.01 / 3)
+    assert (
+        reasons[3]
+        == "fairness regression race.equal_opportunity_difference +0.090 exceeds max_fairness_regression 0.05"
+    )
+    strong = cmp.accumulate(
+        _rows(
+            [(d, 2800, 0.03, 4.0) for d in ("2026-01-21", "2026-01-22", "2026-01-23")],
+            gaps={"race": [0.02, -0.01, 0.0]},
+        ),
+        role="challenger",
+        version="2",
+        since=None,
+        min_coverage=0.5,
+    )
+    assert strong.refusals(rule) == [] and strong.fairness_regression[
+        "race.equal_opportunity_difference"
+    ] == pytest.approx(0.01 / 3)
 
 
 def test_served_by_attributes_a_day_to_the_version_that_served_most_rows():
-    rows = pd.DataFrame({"partition_date": [dt.date(2026, 1, 5)] * 2 + [dt.date(2026, 1, 6)],
-                         "family": "comparison", "metric": "served_rows",
-                         "segment": ["version=1", "version=3", "version=3"], "value": [100.0, 2900.0, 3000.0]})
+    rows = pd.DataFrame(
+        {
+            "partition_date": [dt.date(2026, 1, 5)] * 2 + [dt.date(2026, 1, 6)],
+            "family": "comparison",
+            "metric": "served_rows",
+            "segment": ["version=1", "version=3", "version=3"],
+            "value": [100.0, 2900.0, 3000.0],
+        }
+    )
     assert cmp.served_by(rows) == {dt.date(2026, 1, 5): "3", dt.date(2026, 1, 6): "3"}
 
 
 def test_above_the_row_cap_the_interval_comes_from_a_seeded_subsample_and_is_wider(plan, day_of_traffic, monkeypatch):
     served, joined, challenger, _ = day_of_traffic
-    full = cmp.compare_candidate(plan, dt.date(2026, 1, 21), served, joined, role="challenger", version="2",
-                                 model=challenger, reference_scores=None, resamples=300)
+    full = cmp.compare_candidate(
+        plan,
+        dt.date(2026, 1, 21),
+        served,
+        joined,
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=None,
+        resamples=300,
+    )
     monkeypatch.setattr(cmp, "BOOTSTRAP_MAX_ROWS", len(joined) // 4)
-    capped = cmp.compare_candidate(plan, dt.date(2026, 1, 21), served, joined, role="challenger", version="2",
-                                   model=challenger, reference_scores=None, resamples=300)
-    again = cmp.compare_candidate(plan, dt.date(2026, 1, 21), served, joined, role="challenger", version="2",
-                                  model=challenger, reference_scores=None, resamples=300)
+    capped = cmp.compare_candidate(
+        plan,
+        dt.date(2026, 1, 21),
+        served,
+        joined,
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=None,
+        resamples=300,
+    )
+    again = cmp.compare_candidate(
+        plan,
+        dt.date(2026, 1, 21),
+        served,
+        joined,
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=None,
+        resamples=300,
+    )
     assert capped.intervals == again.intervals  # seeded by the day: reproducible
     # the deltas and DeLong still use every labelled row; only the interval is computed on the subsample
     assert capped.delta("roc_auc") == full.delta("roc_auc") and capped.delong == full.delong

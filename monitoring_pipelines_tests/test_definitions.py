@@ -45,11 +45,15 @@ def _write_plan(folder: Path, name: str, **changes) -> Path:
 def test_the_bundled_plan_gives_the_design_graph(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    deps = {k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys)
-            for k in graph.get_all_asset_keys()}
+    deps = {
+        k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys)
+        for k in graph.get_all_asset_keys()
+    }
     m = "adult_income"
     assert deps == {
-        f"{m}/prediction_log": [], f"{m}/labels": [], f"{m}/champion_model": [],
+        f"{m}/prediction_log": [],
+        f"{m}/labels": [],
+        f"{m}/champion_model": [],
         f"{m}/reference_profile": [f"{m}/champion_model"],
         f"{m}/scoring_batch": [f"{m}/prediction_log", f"{m}/reference_profile"],
         f"{m}/drift_report": [f"{m}/reference_profile", f"{m}/scoring_batch"],
@@ -57,17 +61,22 @@ def test_the_bundled_plan_gives_the_design_graph(defs):
         f"{m}/fairness": [f"{m}/labels", f"{m}/scoring_batch"],
         f"{m}/service_health": [f"{m}/scoring_batch"],
         f"{m}/challenger_comparison": [f"{m}/labels", f"{m}/scoring_batch"],
-        f"{m}/model_health": sorted(f"{m}/{a}" for a in ("challenger_comparison", "drift_report", "fairness",
-                                                           "performance", "service_health")),
+        f"{m}/model_health": sorted(
+            f"{m}/{a}" for a in ("challenger_comparison", "drift_report", "fairness", "performance", "service_health")
+        ),
         f"{m}/incidents": [f"{m}/model_health"],
     }
     checks = {spec.name: spec.blocking for spec in map(graph.get_check_spec, graph.asset_check_keys)}
     assert checks["occupation_not_null"] is True and checks["age_in_range"] is False
     assert {k.asset_key for k in graph.asset_check_keys} == {dg.AssetKey([m, "scoring_batch"])}
-    assert {j.name for j in defs.jobs} == {n.scoped(m, j) for j in (
-        n.NIGHTLY_MONITORING, n.REFRESH_REFERENCE, n.RETRAIN_MODEL, n.PROMOTE_CHALLENGER, n.ROLLBACK_CHAMPION)}
-    assert {s.name for s in defs.sensors} == {n.scoped(m, s) for s in (
-        n.LABELS_SENSOR, n.BREACH_SENSOR, n.PROMOTE_SENSOR, n.ROLLBACK_SENSOR, n.REFERENCE_SENSOR)}
+    assert {j.name for j in defs.jobs} == {
+        n.scoped(m, j)
+        for j in (n.NIGHTLY_MONITORING, n.REFRESH_REFERENCE, n.RETRAIN_MODEL, n.PROMOTE_CHALLENGER, n.ROLLBACK_CHAMPION)
+    }
+    assert {s.name for s in defs.sensors} == {
+        n.scoped(m, s)
+        for s in (n.LABELS_SENSOR, n.BREACH_SENSOR, n.PROMOTE_SENSOR, n.ROLLBACK_SENSOR, n.REFERENCE_SENSOR)
+    }
 
 
 def test_every_asset_check_job_sensor_and_schedule_explains_itself_in_the_ui(defs):
@@ -85,7 +94,7 @@ def test_every_asset_check_job_sensor_and_schedule_explains_itself_in_the_ui(def
 def test_the_nightly_schedule_runs_by_default_and_requests_yesterday(defs):
     schedule = defs.resolve_schedule_def(n.scoped("adult_income", n.NIGHTLY_SCHEDULE))
     assert schedule.cron_schedule == "0 2 * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    tick = dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.timezone.utc)
+    tick = dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.UTC)
     data = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick))
     assert [r.partition_key for r in data.run_requests] == ["2026-03-09"]
 
@@ -107,15 +116,22 @@ def test_two_plans_give_two_independent_groups(tmp_path):
 
 def test_a_broken_plan_fails_the_code_location_load_naming_file_and_field(tmp_path):
     _write_plan(tmp_path, "good")
-    bad = _write_plan(tmp_path, "bad", **{"thresholds": {"drift.share_of_drifted_features": {"warning": 0.5,
-                                                                                             "critical": 0.4}}})
+    bad = _write_plan(
+        tmp_path, "bad", **{"thresholds": {"drift.share_of_drifted_features": {"warning": 0.5, "critical": 0.4}}}
+    )
     with pytest.raises(PlanError) as err:
         load_plans(tmp_path)
     assert f"{bad}: thresholds.drift.share_of_drifted_features: warning 0.5 is beyond critical 0.4" in str(err.value)
     # and through Dagster's own loader, as the webserver/daemon would load the location
     env = {**os.environ, "MONITORING_PLANS_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
-    proc = subprocess.run([str(DAGSTER), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(DAGSTER), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "bad.yaml: thresholds.drift.share_of_drifted_features" in proc.stdout + proc.stderr
 
@@ -143,8 +159,9 @@ print(json.dumps({"after_load": after_load, "after_ticks": sorted(m for m in hea
 
 def test_loading_the_location_and_ticking_every_sensor_never_imports_evidently_or_gx(home, demo_world):
     """A fresh interpreter, as a code server or daemon tick would be: heavy libraries stay out."""
-    proc = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=dict(os.environ), capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["after_load"] == []

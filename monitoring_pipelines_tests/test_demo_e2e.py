@@ -21,8 +21,13 @@ DAYS = 16
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    for var in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL",
-                "DAGSTER_HOME"):
+    for var in (
+        "MONITORING_STORE_URL",
+        "MLFLOW_TRACKING_URI",
+        "MONITORING_PLANS_DIR",
+        "MONITORING_REPORTS_URL",
+        "DAGSTER_HOME",
+    ):
         mp.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("demo")
     mp.setenv("MONITORING_HOME", str(home))
@@ -84,16 +89,26 @@ def test_performance_is_realised_once_labels_land_three_days_later(demo):
 def test_running_the_demo_command_again_starts_from_a_clean_state(demo):
     """A user runs the console script a second time (a new process): no day of the first run survives."""
     home, _, _ = demo
-    env = {k: v for k, v in os.environ.items() if k not in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI",
-                                                             "MONITORING_PLANS_DIR", "DAGSTER_HOME")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "monitoring-pipelines"), "demo", "--days", "2"],
-                          env={**env, "MONITORING_HOME": str(home)}, capture_output=True, text=True, timeout=600)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "DAGSTER_HOME")
+    }
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "monitoring-pipelines"), "demo", "--days", "2"],
+        env={**env, "MONITORING_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2026-01-02" in proc.stdout and "2026-01-03" not in proc.stdout
     rows = MetricStore(f"sqlite:///{home / 'metrics.db'}").rows("adult_income")
     assert sorted({d.isoformat() for d in rows["partition_date"]}) == ["2026-01-01", "2026-01-02"]
     assert sorted(p.name for p in (home / "demo-data" / "adult_income" / "predictions").iterdir()) == [
-        "2026-01-01.parquet", "2026-01-02.parquet"]
+        "2026-01-01.parquet",
+        "2026-01-02.parquet",
+    ]
 
 
 def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_schema_url, tmp_path):
@@ -109,16 +124,33 @@ def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_sc
     shutil.copy(BUNDLED_PLANS_DIR / "adult_income.yaml", plans)
     mlflow_db = tmp_path / "elsewhere" / "mlflow.db"
     mlflow_db.parent.mkdir()
-    env = {**os.environ, "MONITORING_HOME": str(tmp_path / "home"), "MONITORING_STORE_URL": pg_schema_url,
-           "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}", "DAGSTER_HOME": str(tmp_path / "dagster"),
-           "MONITORING_PLANS_DIR": str(plans)}
+    env = {
+        **os.environ,
+        "MONITORING_HOME": str(tmp_path / "home"),
+        "MONITORING_STORE_URL": pg_schema_url,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}",
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "MONITORING_PLANS_DIR": str(plans),
+    }
     (tmp_path / "dagster").mkdir()
     store = MetricStore(pg_schema_url)
     store.migrate()
-    other = MetricRow(model="churn", model_version="3", alias="champion", partition_date=dt.date(2026, 1, 1),
-                      family="drift", metric="share_of_drifted_features", segment="", value=0.1,
-                      warning_threshold=None, critical_threshold=None, direction=None, status="ok", run_id="r",
-                      computed_at=dt.datetime.now(dt.timezone.utc))
+    other = MetricRow(
+        model="churn",
+        model_version="3",
+        alias="champion",
+        partition_date=dt.date(2026, 1, 1),
+        family="drift",
+        metric="share_of_drifted_features",
+        segment="",
+        value=0.1,
+        warning_threshold=None,
+        critical_threshold=None,
+        direction=None,
+        status="ok",
+        run_id="r",
+        computed_at=dt.datetime.now(dt.UTC),
+    )
     store.replace_rows("churn", dt.date(2026, 1, 1), ["drift"], [other])
     script = str(Path(sys.executable).parent / "monitoring-pipelines")
     for _ in range(2):
@@ -141,8 +173,13 @@ def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_sc
 def month(tmp_path_factory):
     """The whole 30-day demo (about 5 minutes on 2 cores): the champion/challenger loop needs days 20-30."""
     mp = pytest.MonkeyPatch()
-    for var in ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL",
-                "DAGSTER_HOME"):
+    for var in (
+        "MONITORING_STORE_URL",
+        "MLFLOW_TRACKING_URI",
+        "MONITORING_PLANS_DIR",
+        "MONITORING_REPORTS_URL",
+        "DAGSTER_HOME",
+    ):
         mp.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("month")
     mp.setenv("MONITORING_HOME", str(home))
@@ -158,8 +195,12 @@ def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollbac
     home, result, store = month
     table = result.table.set_index("day")
     acted = table[table["actions"] != ""]["actions"].to_dict()
-    assert acted == {"2026-01-20": "retrain v2", "2026-01-25": "promote v2", "2026-01-26": "promote v3 (by hand)",
-                     "2026-01-30": "retrain v4, rollback v2"}
+    assert acted == {
+        "2026-01-20": "retrain v2",
+        "2026-01-25": "promote v2",
+        "2026-01-26": "promote v3 (by hand)",
+        "2026-01-30": "retrain v4, rollback v2",
+    }
     assert list(result.failed_runs) == ["2026-01-08"]  # every other nightly run succeeds, before and after
     audit = store.actions("adult_income").set_index(["action", "to_version"])
     promoted = audit.loc[("promote", "2")]
@@ -168,12 +209,17 @@ def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollbac
     assert audit.loc[("promote", "3"), "actor"] == "user"
     rolled = audit.loc[("rollback", "2")]
     assert rolled["actor"] == "adult_income__post_promotion_rollback"
-    assert rolled["reason"].startswith("version 3 -> 2: champion v3 breached performance.critical on 2026-01-27 "
-                                       "(served day 1 of 7); previous champion v2 was better")
+    assert rolled["reason"].startswith(
+        "version 3 -> 2: champion v3 breached performance.critical on 2026-01-27 "
+        "(served day 1 of 7); previous champion v2 was better"
+    )
     # days are attributed to the version that served them
     served = comparison.served_by(store.rows("adult_income", family="comparison", metric="served_rows"))
-    expected = {f"2026-01-{d:02d}": "1" for d in range(1, 26) if d != 8} | {"2026-01-26": "2"} | {
-        f"2026-01-{d}": "3" for d in range(27, 31)}
+    expected = (
+        {f"2026-01-{d:02d}": "1" for d in range(1, 26) if d != 8}
+        | {"2026-01-26": "2"}
+        | {f"2026-01-{d}": "3" for d in range(27, 31)}
+    )
     assert {d.isoformat(): v for d, v in served.items()} == expected
     assert table.loc["2026-01-26", "realised_auc"] > 0.9 and table.loc["2026-01-27", "realised_auc"] < 0.6
     uri = f"sqlite:///{home / 'mlflow.db'}"
@@ -185,14 +231,18 @@ def test_the_month_notifies_each_scenario_event_once_signed(month):
     scenario's events are among them: the broken pipeline, the latency spike, the drift, the bad version."""
     home, result, store = month
     assert result.refused_notifications == 0
-    sent = [(p["metric"]["family"], p["metric"]["name"], p["incident"]["state"], p["incident"]["severity"], p["day"])
-            for p in result.notifications]
+    sent = [
+        (p["metric"]["family"], p["metric"]["name"], p["incident"]["state"], p["incident"]["severity"], p["day"])
+        for p in result.notifications
+    ]
     assert len(sent) == len(set((p["incident"]["id"], p["incident"]["state"]) for p in result.notifications))
-    for event in [("quality", "blocking_failed_checks", "opened", "critical", "2026-01-08"),
-                  ("service", "latency_p99_ms", "opened", "critical", "2026-01-17"),
-                  ("service", "latency_p99_ms", "resolved", "ok", "2026-01-19"),
-                  ("drift", "share_of_drifted_features", "opened", "critical", "2026-01-20"),
-                  ("performance", "roc_auc", "opened", "critical", "2026-01-27")]:
+    for event in [
+        ("quality", "blocking_failed_checks", "opened", "critical", "2026-01-08"),
+        ("service", "latency_p99_ms", "opened", "critical", "2026-01-17"),
+        ("service", "latency_p99_ms", "resolved", "ok", "2026-01-19"),
+        ("drift", "share_of_drifted_features", "opened", "critical", "2026-01-20"),
+        ("performance", "roc_auc", "opened", "critical", "2026-01-27"),
+    ]:
         assert event in sent, event
     # what the receiver filed is what was sent, and the outbox holds them all as delivered
     filed = [json.loads(line) for line in (home / "demo-alerts.jsonl").read_text().splitlines()]

@@ -15,8 +15,22 @@ from monitoring_pipelines.demo.training import train
 from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, load_plan
 
 RAW = Path("/work/shared/data/uci-adult")
-RAW_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
-               "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country"]
+RAW_COLUMNS = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +58,17 @@ def _generate(plan, pool, model, home: Path) -> dict[str, pd.DataFrame]:
         mp.setenv("MONITORING_HOME", str(home))
         counts = scenario.run_scenario(plan, pool, model, "1")
     base = home / "demo-data" / "adult_income"
-    return {"counts": counts, "base": base,
-            "predictions": pd.concat([pd.read_parquet(f) for f in sorted((base / "predictions").glob("*.parquet"))],
-                                     ignore_index=True),
-            "labels": pd.concat([pd.read_parquet(f).assign(file_day=f.stem)
-                                 for f in sorted((base / "labels").glob("*.parquet"))], ignore_index=True)}
+    return {
+        "counts": counts,
+        "base": base,
+        "predictions": pd.concat(
+            [pd.read_parquet(f) for f in sorted((base / "predictions").glob("*.parquet"))], ignore_index=True
+        ),
+        "labels": pd.concat(
+            [pd.read_parquet(f).assign(file_day=f.stem) for f in sorted((base / "labels").glob("*.parquet"))],
+            ignore_index=True,
+        ),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +146,11 @@ def test_files_follow_the_plan_layout(generated, plan, by_day):
     assert sorted(by_day) == list(range(1, 31))
     assert all(scenario.DAILY_ROWS[0] <= len(g) <= scenario.DAILY_ROWS[1] for g in by_day.values())
     ok = preds["status"] == "ok"
-    assert 0.0005 < (~ok).mean() < 0.005                            # ~0.2% background errors
+    assert 0.0005 < (~ok).mean() < 0.005  # ~0.2% background errors
     assert preds.loc[~ok, "score"].isna().all() and preds.loc[ok, "score"].notna().all()
     assert (preds.loc[ok, "predicted_label"] == (preds.loc[ok, "score"] >= 0.5).astype(int)).all()
     hours = preds["ts"].dt.hour
-    assert hours.between(9, 16).mean() > 2 * hours.between(0, 7).mean()   # business hours are busier
+    assert hours.between(9, 16).mean() > 2 * hours.between(0, 7).mean()  # business hours are busier
 
 
 def test_scores_are_the_champions_on_the_rows_as_served(by_day, model, plan):
@@ -140,21 +160,21 @@ def test_scores_are_the_champions_on_the_rows_as_served(by_day, model, plan):
 
 
 def test_events_are_in_the_data(by_day):
-    assert by_day[8]["occupation"].isna().all()                                    # broken feature pipeline
+    assert by_day[8]["occupation"].isna().all()  # broken feature pipeline
     assert all(by_day[i]["occupation"].isna().mean() < 0.1 for i in by_day if i != 8)
 
     female = {i: (g["sex"] == "Female").mean() for i, g in by_day.items()}
     clean = [female[i] for i in range(1, 12)]
-    assert min(clean) > 0.28 and all(female[i] < 0.15 for i in range(20, 24))    # protected-group shift
+    assert min(clean) > 0.28 and all(female[i] < 0.15 for i in range(20, 24))  # protected-group shift
     assert female[19] > 0.25 and female[24] > 0.2
 
-    assert by_day[30]["age"].mean() > by_day[5]["age"].mean() + 6                 # gradual drift
+    assert by_day[30]["age"].mean() > by_day[5]["age"].mean() + 6  # gradual drift
     assert by_day[30]["hours_per_week"].mean() > by_day[5]["hours_per_week"].mean() + 7
     assert abs(by_day[11]["age"].mean() - by_day[1]["age"].mean()) < 1.5
 
     p99 = {i: g["latency_ms"].quantile(0.99) for i, g in by_day.items()}
     normal = [v for i, v in p99.items() if i != 17]
-    assert p99[17] > 4 * max(normal) and max(normal) < 300                        # latency spike, day 17 only
+    assert p99[17] > 4 * max(normal) and max(normal) < 300  # latency spike, day 17 only
 
 
 def test_labels_arrive_three_days_later_filed_by_arrival_day(generated, plan, by_day):
@@ -168,8 +188,9 @@ def test_labels_arrive_three_days_later_filed_by_arrival_day(generated, plan, by
     assert (joined["status"] == "ok").all()
     # Nothing arrives after the last scenario day, so days 28-30 have no labels and day 27 only some.
     assert labels["labelled_at"].max() < pd.Timestamp("2026-01-31", tz="UTC")
-    coverage = {i: g["request_id"].isin(labels["request_id"]).sum() / (g["status"] == "ok").sum()
-                for i, g in by_day.items()}
+    coverage = {
+        i: g["request_id"].isin(labels["request_id"]).sum() / (g["status"] == "ok").sum() for i, g in by_day.items()
+    }
     assert all(coverage[i] == 1.0 for i in range(1, 27))
     assert 0.5 < coverage[27] < 1.0 and coverage[28] == coverage[29] == coverage[30] == 0.0
 
@@ -178,11 +199,13 @@ def test_two_runs_write_identical_files(generated, plan, parts, model, tmp_path)
     again = _generate(plan, parts[2], model, tmp_path)
 
     def digests(base: Path) -> dict[str, str]:
-        return {str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
-                for f in sorted(base.rglob("*.parquet"))}
+        return {
+            str(f.relative_to(base)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(base.rglob("*.parquet"))
+        }
 
     first = digests(generated["base"])
-    assert len(first) == 30 + 27 and first == digests(again["base"])   # 30 prediction days, labels arrive days 4-30
+    assert len(first) == 30 + 27 and first == digests(again["base"])  # 30 prediction days, labels arrive days 4-30
 
 
 def test_clean_days_show_no_drift_and_day_30_does(by_day, parts, plan):
@@ -190,17 +213,22 @@ def test_clean_days_show_no_drift_and_day_30_does(by_day, parts, plan):
     from evidently.presets import DataDriftPreset
 
     columns = [*plan.features.model_inputs, *plan.features.context]
-    definition = DataDefinition(numerical_columns=list(plan.features.numerical),
-                                categorical_columns=[*plan.features.categorical, *plan.features.context])
+    definition = DataDefinition(
+        numerical_columns=list(plan.features.numerical),
+        categorical_columns=[*plan.features.categorical, *plan.features.context],
+    )
     reference = Dataset.from_pandas(parts[1][columns], data_definition=definition)
 
     def drifted(day: int) -> set[str]:
         current = Dataset.from_pandas(by_day[day][columns], data_definition=definition)
         snap = Report([DataDriftPreset(columns=columns)], include_tests=True).run(current, reference)
         tests = snap.dict()["tests"]
-        assert len(tests) > len(columns)           # one test per column plus the dataset-level share
-        return {t["metric_config"]["params"].get("column") for t in tests
-                if str(getattr(t["status"], "value", t["status"])) == "FAIL"}
+        assert len(tests) > len(columns)  # one test per column plus the dataset-level share
+        return {
+            t["metric_config"]["params"].get("column")
+            for t in tests
+            if str(getattr(t["status"], "value", t["status"])) == "FAIL"
+        }
 
     assert drifted(3) == set() and drifted(10) == set()
     assert {"age", "hours_per_week"} <= drifted(30)
@@ -219,8 +247,8 @@ def test_register_champion_in_a_sqlite_registry(plan, parts, tmp_path, monkeypat
     uri = f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
     version = scenario.register_champion(plan, parts[0], parts[1], uri, (tmp_path / "artifacts").as_uri())
     assert version == "1"
-    assert "MLFLOW_TRACKING_URI" not in os.environ        # the process-wide setting is left alone
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)        # for models:/ URIs below; undone after the test
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # the process-wide setting is left alone
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # for models:/ URIs below; undone after the test
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     mv = client.get_model_version_by_alias(plan.name, "champion")
@@ -229,12 +257,21 @@ def test_register_champion_in_a_sqlite_registry(plan, parts, tmp_path, monkeypat
     assert 0.88 < run.data.metrics["roc_auc"] < 0.95
     assert client.get_experiment(run.info.experiment_id).name == plan.name
 
-    local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=plan.data.reference.artifact_path,
-                                                dst_path=str(tmp_path / "dl"), tracking_uri=uri)
+    local = mlflow.artifacts.download_artifacts(
+        run_id=mv.run_id,
+        artifact_path=plan.data.reference.artifact_path,
+        dst_path=str(tmp_path / "dl"),
+        tracking_uri=uri,
+    )
     reference = pd.read_parquet(local)
     assert len(reference) == scenario.REFERENCE_ROWS
-    assert list(reference.columns) == [*plan.features.model_inputs, *plan.features.context, "label", "score",
-                                       "predicted_label"]
+    assert list(reference.columns) == [
+        *plan.features.model_inputs,
+        *plan.features.context,
+        "label",
+        "score",
+        "predicted_label",
+    ]
     champion = mlflow.sklearn.load_model(f"models:/{plan.name}@champion")
     np.testing.assert_allclose(reference["score"], champion.predict_proba(reference[plan.features.model_inputs])[:, 1])
     assert (reference["label"].to_numpy() == parts[1]["label"].to_numpy()).all()
@@ -256,8 +293,10 @@ def test_the_retraining_recipe_beats_the_first_champion_on_drifted_days_it_never
     for day in (21, 22):
         rows = by_day[day]
         rows = rows[rows["score"].notna()].merge(generated["labels"][["request_id", "label"]], on="request_id")
-        gains.append(roc_auc_score(rows["label"], boosted.predict_proba(rows[plan.features.model_inputs])[:, 1])
-                     - roc_auc_score(rows["label"], rows["score"]))
+        gains.append(
+            roc_auc_score(rows["label"], boosted.predict_proba(rows[plan.features.model_inputs])[:, 1])
+            - roc_auc_score(rows["label"], rows["score"])
+        )
     assert 0.01 < min(gains) and max(gains) < 0.03
 
 

@@ -51,8 +51,13 @@ HELM_VALUES = DEPLOY / "helm" / "values.yaml"
 BIN = Path(sys.executable).parent
 RETRAIN_TAG = {"key": "monitoring/kind", "value": "retrain", "limit": 1}
 # Where the settings of the code location come from (monitoring_pipelines/settings.py, plan.py).
-APP_ENV = {settings.STORE_URL_ENV, settings.MLFLOW_URI_ENV, settings.REPORTS_URL_ENV, settings.HOME_ENV,
-           plan_module.PLANS_DIR_ENV}
+APP_ENV = {
+    settings.STORE_URL_ENV,
+    settings.MLFLOW_URI_ENV,
+    settings.REPORTS_URL_ENV,
+    settings.HOME_ENV,
+    plan_module.PLANS_DIR_ENV,
+}
 
 
 def _missing(reason: str):
@@ -101,26 +106,43 @@ def _snake(name: str) -> str:
 def render_helm_instance(values: dict) -> dict:
     fullname = f"{RELEASE}-dagster"
     pg = values["postgresql"]
-    pg_config = {"postgres_db": {
-        "username": pg["postgresqlUsername"], "password": {"env": "DAGSTER_PG_PASSWORD"},
-        "hostname": pg["postgresqlHost"], "db_name": pg["postgresqlDatabase"], "port": pg["service"]["port"],
-        "params": pg.get("postgresqlParams", {}), **({"scheme": pg["postgresqlScheme"]} if pg.get("postgresqlScheme") else {})}}
+    pg_config = {
+        "postgres_db": {
+            "username": pg["postgresqlUsername"],
+            "password": {"env": "DAGSTER_PG_PASSWORD"},
+            "hostname": pg["postgresqlHost"],
+            "db_name": pg["postgresqlDatabase"],
+            "port": pg["service"]["port"],
+            "params": pg.get("postgresqlParams", {}),
+            **({"scheme": pg["postgresqlScheme"]} if pg.get("postgresqlScheme") else {}),
+        }
+    }
     instance: dict = {
         "scheduler": {"module": "dagster.core.scheduler", "class": "DagsterDaemonScheduler"},
-        "schedule_storage": {"module": "dagster_postgres.schedule_storage", "class": "PostgresScheduleStorage",
-                             "config": pg_config},
+        "schedule_storage": {
+            "module": "dagster_postgres.schedule_storage",
+            "class": "PostgresScheduleStorage",
+            "config": pg_config,
+        },
         "run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage", "config": pg_config},
-        "event_log_storage": {"module": "dagster_postgres.event_log", "class": "PostgresEventLogStorage",
-                              "config": pg_config},
+        "event_log_storage": {
+            "module": "dagster_postgres.event_log",
+            "class": "PostgresEventLogStorage",
+            "config": pg_config,
+        },
     }
     launcher = values["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
     k8s = launcher["config"]["k8sRunLauncher"]
-    cfg = {"load_incluster_config": k8s["loadInclusterConfig"], "job_namespace": k8s.get("jobNamespace") or NAMESPACE,
-           "image_pull_policy": k8s["imagePullPolicy"], "service_account_name": fullname,
-           "dagster_home": values.get("global", {}).get("dagsterHome", "/opt/dagster/dagster_home"),
-           "instance_config_map": f"{fullname}-instance",
-           "postgres_password_secret": values["global"]["postgresqlSecretName"]}
+    cfg = {
+        "load_incluster_config": k8s["loadInclusterConfig"],
+        "job_namespace": k8s.get("jobNamespace") or NAMESPACE,
+        "image_pull_policy": k8s["imagePullPolicy"],
+        "service_account_name": fullname,
+        "dagster_home": values.get("global", {}).get("dagsterHome", "/opt/dagster/dagster_home"),
+        "instance_config_map": f"{fullname}-instance",
+        "postgres_password_secret": values["global"]["postgresqlSecretName"],
+    }
     if k8s.get("envSecrets"):
         cfg["env_secrets"] = [s["name"] for s in k8s["envSecrets"]]
     if k8s.get("runK8sConfig"):
@@ -137,8 +159,11 @@ def render_helm_instance(values: dict) -> dict:
         instance["run_coordinator"] = rc
     if daemon.get("runMonitoring", {}).get("enabled"):
         mon = daemon["runMonitoring"]
-        instance["run_monitoring"] = {"enabled": True, "start_timeout_seconds": mon["startTimeoutSeconds"],
-                                      "poll_interval_seconds": mon.get("pollIntervalSeconds", 120)}
+        instance["run_monitoring"] = {
+            "enabled": True,
+            "start_timeout_seconds": mon["startTimeoutSeconds"],
+            "poll_interval_seconds": mon.get("pollIntervalSeconds", 120),
+        }
     instance["telemetry"] = {"enabled": values["telemetry"]["enabled"]}
     conc = values.get("concurrency", {})
     if conc.get("enabled"):
@@ -168,8 +193,11 @@ def helm_instance(helm_values) -> dict:
 
 
 def _instances(helm_instance) -> dict[str, dict]:
-    return {"dagster.yaml": _load(ROOT / "dagster.yaml"), "deploy/docker/dagster.yaml": _load(COMPOSE_INSTANCE),
-            "helm (rendered)": helm_instance}
+    return {
+        "dagster.yaml": _load(ROOT / "dagster.yaml"),
+        "deploy/docker/dagster.yaml": _load(COMPOSE_INSTANCE),
+        "helm (rendered)": helm_instance,
+    }
 
 
 @pytest.mark.parametrize("name", ["dagster.yaml", "deploy/docker/dagster.yaml", "helm (rendered)"])
@@ -197,8 +225,16 @@ def _broken(config: dict, how: str) -> dict:
     return c
 
 
-@pytest.mark.parametrize("how", ["unknown top-level key", "limit not an int", "pool granularity",
-                                 "limit also in the run coordinator", "storage and run_storage"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "unknown top-level key",
+        "limit not an int",
+        "pool granularity",
+        "limit also in the run coordinator",
+        "storage and run_storage",
+    ],
+)
 @pytest.mark.parametrize("name", ["dagster.yaml", "deploy/docker/dagster.yaml", "helm (rendered)"])
 def test_a_broken_copy_of_each_instance_config_is_refused(name, how, helm_instance, tmp_path):
     with pytest.raises(DagsterInvalidConfigError):
@@ -238,7 +274,9 @@ def test_helm_values_run_our_code_location_with_external_postgresql_and_secrets(
     app_secret = by_name[deployment["envSecrets"][0]["name"]]["stringData"]
     assert {settings.STORE_URL_ENV, settings.MLFLOW_URI_ENV, settings.REPORTS_URL_ENV} <= set(app_secret)
     assert "postgresql-password" in by_name[v["global"]["postgresqlSecretName"]]["stringData"]
-    assert all("CHANGE-ME" in str(val) or val.startswith("http://") for s in secrets for val in s["stringData"].values())
+    assert all(
+        "CHANGE-ME" in str(val) or val.startswith("http://") for s in secrets for val in s["stringData"].values()
+    )
     conc = v["concurrency"]
     assert conc["enabled"] and RETRAIN_TAG in conc["runs"]["tagConcurrencyLimits"]
     assert conc["pools"] == {"defaultLimit": 1, "granularity": "run"}
@@ -251,22 +289,34 @@ def test_helm_values_run_our_code_location_with_external_postgresql_and_secrets(
 # The compose instance on the real PostgreSQL
 # --------------------------------------------------------------------------------------------------------
 def test_the_compose_instance_runs_on_postgresql_with_the_retrain_limits_of_the_real_retrain_job(
-        pg_database, pg_url, tmp_path, monkeypatch, plan):
+    pg_database, pg_url, tmp_path, monkeypatch, plan
+):
     from monitoring_pipelines.definitions import build_definitions
     from monitoring_pipelines.defs import names as n
 
     db_name, _ = pg_database
     url = sa.engine.make_url(pg_url)
-    for k, v in {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port or 5432),
-                 "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
-                 "DAGSTER_PG_DB": db_name}.items():
+    for k, v in {
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USER": url.username or "postgres",
+        "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_DB": db_name,
+    }.items():
         monkeypatch.setenv(k, v)
     home = tmp_path / "dagster_home"
     home.mkdir()
     # the compose volume path is not writable here; everything else is the file as shipped
-    (home / "dagster.yaml").write_text(COMPOSE_INSTANCE.read_text().replace("/opt/dagster/storage", str(tmp_path / "storage")))
-    assert _env_refs(_load(COMPOSE_INSTANCE)) == {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER",
-                                                  "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"}
+    (home / "dagster.yaml").write_text(
+        COMPOSE_INSTANCE.read_text().replace("/opt/dagster/storage", str(tmp_path / "storage"))
+    )
+    assert _env_refs(_load(COMPOSE_INSTANCE)) == {
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    }
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
@@ -303,8 +353,14 @@ def test_compose_has_the_services_in_dependency_order_with_the_environment_they_
     services = compose["services"]
     assert set(services) == {"postgres", "mlflow", "code", "webserver", "daemon", "exporter"}
     deps = {name: set(s.get("depends_on", {})) for name, s in services.items()}
-    assert deps == {"postgres": set(), "mlflow": {"postgres"}, "code": {"postgres", "mlflow"},
-                    "webserver": {"postgres", "code"}, "daemon": {"postgres", "code"}, "exporter": {"postgres"}}
+    assert deps == {
+        "postgres": set(),
+        "mlflow": {"postgres"},
+        "code": {"postgres", "mlflow"},
+        "webserver": {"postgres", "code"},
+        "daemon": {"postgres", "code"},
+        "exporter": {"postgres"},
+    }
     for name, s in services.items():
         for dep, cond in s.get("depends_on", {}).items():
             assert cond == {"condition": "service_healthy"} and "healthcheck" in services[dep], (name, dep)
@@ -322,7 +378,10 @@ def test_compose_has_the_services_in_dependency_order_with_the_environment_they_
     (entry,) = _load(COMPOSE_WORKSPACE)["load_from"]
     grpc = entry["grpc_server"]
     assert (grpc["host"], str(grpc["port"]), grpc["location_name"]) == (
-        "code", code[code.index("-p") + 1], code[code.index("--location-name") + 1])
+        "code",
+        code[code.index("-p") + 1],
+        code[code.index("--location-name") + 1],
+    )
     for name in ("webserver", "daemon"):
         cmd = _command(services[name])
         assert cmd[cmd.index("-w") + 1] == "/opt/dagster/dagster_home/workspace.yaml", name
@@ -356,8 +415,14 @@ def _compose_client() -> list[str] | None:
 
 def _compose_config(client: list[str], env_file: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "MONITORING_", "DAGSTER_", "MLFLOW_"))}
-    return subprocess.run([*client, "--env-file", str(env_file), "-f", str(COMPOSE), "config"], cwd=DEPLOY,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*client, "--env-file", str(env_file), "-f", str(COMPOSE), "config"],
+        cwd=DEPLOY,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_docker_compose_config_resolves_the_file_with_the_example_env_and_refuses_it_without_a_password(tmp_path):
@@ -369,12 +434,18 @@ def test_docker_compose_config_resolves_the_file_with_the_example_env_and_refuse
     resolved = yaml.safe_load(proc.stdout)
     code_env = resolved["services"]["code"]["environment"]
     assert code_env[settings.STORE_URL_ENV] == (
-        "postgresql+psycopg2://monitoring:CHANGE-ME-long-random-url-safe@postgres:5432/monitoring")
+        "postgresql+psycopg2://monitoring:CHANGE-ME-long-random-url-safe@postgres:5432/monitoring"
+    )
     assert code_env["DAGSTER_PG_PASSWORD"] == "CHANGE-ME-long-random-url-safe"
     assert resolved["services"]["webserver"]["ports"]
     no_password = tmp_path / "no-password.env"
-    no_password.write_text("".join(line + "\n" for line in (DEPLOY / ".env.example").read_text().splitlines()
-                                   if not line.startswith("POSTGRES_PASSWORD=")))
+    no_password.write_text(
+        "".join(
+            line + "\n"
+            for line in (DEPLOY / ".env.example").read_text().splitlines()
+            if not line.startswith("POSTGRES_PASSWORD=")
+        )
+    )
     proc = _compose_config(client, no_password)
     assert proc.returncode != 0
     assert "set POSTGRES_PASSWORD in deploy/.env" in proc.stdout + proc.stderr
@@ -414,24 +485,39 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _validate_workspace(workspace: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", str(workspace)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", str(workspace)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
-def test_the_compose_workspace_loads_the_location_from_a_real_code_server_started_as_compose_does(
-        compose, tmp_path):
+def test_the_compose_workspace_loads_the_location_from_a_real_code_server_started_as_compose_does(compose, tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = _free_port()
     cmd = _command(compose["services"]["code"])
     cmd[cmd.index("-h") + 1], cmd[cmd.index("-p") + 1] = "127.0.0.1", str(port)  # loopback, a free port
     log = tmp_path / "code-server.log"
-    server = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], cwd=ROOT, env=env, stdout=log.open("wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN / cmd[0]), *cmd[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
-        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
-                             capture_output=True).returncode != 0:
+        while (
+            subprocess.run(
+                [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], capture_output=True
+            ).returncode
+            != 0
+        ):
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(1)
         workspace = _load(COMPOSE_WORKSPACE)
@@ -466,10 +552,20 @@ def test_the_postgres_init_script_creates_the_three_databases_and_is_safe_to_rer
         _missing("psql (Debian package postgresql-client) is not installed")
     url = sa.engine.make_url(pg_url)
     suffix = uuid.uuid4().hex[:10]
-    names = {"DAGSTER_DB": f"mp_dagster_{suffix}", "MONITORING_DB": f"mp_monitoring_{suffix}",
-             "MLFLOW_DB": f"mp_mlflow_{suffix}"}
-    env = {**os.environ, **names, "POSTGRES_USER": url.username or "postgres", "POSTGRES_DB": url.database or "postgres",
-           "PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432), "PGPASSWORD": url.password or ""}
+    names = {
+        "DAGSTER_DB": f"mp_dagster_{suffix}",
+        "MONITORING_DB": f"mp_monitoring_{suffix}",
+        "MLFLOW_DB": f"mp_mlflow_{suffix}",
+    }
+    env = {
+        **os.environ,
+        **names,
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_DB": url.database or "postgres",
+        "PGHOST": url.host or "127.0.0.1",
+        "PGPORT": str(url.port or 5432),
+        "PGPASSWORD": url.password or "",
+    }
     script = DEPLOY / "docker" / "postgres-init.sh"
     try:
         first = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
@@ -477,8 +573,13 @@ def test_the_postgres_init_script_creates_the_three_databases_and_is_safe_to_rer
         assert set(names.values()) <= _databases(pg_url)
         again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0 and again.stdout.count("exists") == 3, again.stdout + again.stderr
-        bad = subprocess.run(["bash", str(script)], env={**env, "MLFLOW_DB": "x; DROP DATABASE postgres"},
-                             capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            ["bash", str(script)],
+            env={**env, "MLFLOW_DB": "x; DROP DATABASE postgres"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode != 0 and "must be letters, digits and _" in bad.stderr
     finally:
         admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
@@ -501,8 +602,7 @@ def _status(port: int, host_header: str, path: str = _API) -> int:
         conn.close()
 
 
-def test_the_mlflow_service_command_serves_a_postgresql_registry_with_proxied_artifacts(
-        compose, pg_database, tmp_path):
+def test_the_mlflow_service_command_serves_a_postgresql_registry_with_proxied_artifacts(compose, pg_database, tmp_path):
     _, db_url = pg_database
     port = _free_port()
     artifacts = tmp_path / "artifacts"
@@ -510,13 +610,25 @@ def test_the_mlflow_service_command_serves_a_postgresql_registry_with_proxied_ar
     args = []
     for a in cmd[2:]:  # the compose flags, bound to loopback, a free port and a temporary artifact folder
         key = a.split("=", 1)[0]
-        args.append({"--host": "--host=127.0.0.1", "--port": f"--port={port}", "--workers": "--workers=1",
-                     "--artifacts-destination": f"--artifacts-destination={artifacts}"}.get(key, a))
+        args.append(
+            {
+                "--host": "--host=127.0.0.1",
+                "--port": f"--port={port}",
+                "--workers": "--workers=1",
+                "--artifacts-destination": f"--artifacts-destination={artifacts}",
+            }.get(key, a)
+        )
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": db_url}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = tmp_path / "mlflow.log"
-    server = subprocess.Popen([str(BIN / "mlflow"), "server", *args], cwd=tmp_path, env=env,
-                              stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -94,15 +94,26 @@ def evidently(ref: pd.DataFrame, cur: pd.DataFrame, plan, methods=None, threshol
     score = plan.data.predictions.score
     protected = [c for c in plan.protected_attributes if c not in plan.features.model_inputs]
     cols = [*plan.features.model_inputs, score, *protected]
-    definition = DataDefinition(numerical_columns=[*plan.features.numerical, score],
-                                categorical_columns=[*plan.features.categorical, *protected])
-    report = Report([DataDriftPreset(columns=plan.features.model_inputs, per_column_method=methods,
-                                     per_column_threshold=thresholds),
-                     ValueDrift(column=score), *[ValueDrift(column=c) for c in protected]], include_tests=True)
+    definition = DataDefinition(
+        numerical_columns=[*plan.features.numerical, score],
+        categorical_columns=[*plan.features.categorical, *protected],
+    )
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=plan.features.model_inputs, per_column_method=methods, per_column_threshold=thresholds
+            ),
+            ValueDrift(column=score),
+            *[ValueDrift(column=c) for c in protected],
+        ],
+        include_tests=True,
+    )
     with warnings.catch_warnings():  # Evidently's chi-square divides by a zero expected count
         warnings.simplefilter("ignore", RuntimeWarning)
-        snapshot = report.run(Dataset.from_pandas(cur[cols], data_definition=definition),
-                              Dataset.from_pandas(ref[cols], data_definition=definition))
+        snapshot = report.run(
+            Dataset.from_pandas(cur[cols], data_definition=definition),
+            Dataset.from_pandas(ref[cols], data_definition=definition),
+        )
     return drift._per_column(snapshot.dict())
 
 
@@ -149,7 +160,11 @@ def test_clean_resample_has_no_drift(clean, plan, ref, clean_day):
     assert [f.column for f in clean.features] == plan.features.model_inputs
     assert clean.drifted == [] and clean.share == 0.0
     assert not clean.prediction.drifted and clean.prediction.column == plan.data.predictions.score
-    assert (clean.reference_rows, clean.current_rows, clean.evaluated_rows) == (len(ref), len(clean_day), len(clean_day))
+    assert (clean.reference_rows, clean.current_rows, clean.evaluated_rows) == (
+        len(ref),
+        len(clean_day),
+        len(clean_day),
+    )
     for f in clean.features:
         assert f.threshold == 0.1 and 0 <= f.score < f.threshold, f
     assert clean.small_reference == [] and clean.unjudged_segments() == frozenset()
@@ -157,8 +172,10 @@ def test_clean_resample_has_no_drift(clean, plan, ref, clean_day):
 
 def test_default_methods_with_large_reference(clean, plan):
     methods = {f.column: f.method for f in clean.features}
-    assert methods == {**{c: "wasserstein" for c in plan.features.numerical},
-                       **{c: "jensenshannon" for c in plan.features.categorical}}
+    assert methods == {
+        **{c: "wasserstein" for c in plan.features.numerical},
+        **{c: "jensenshannon" for c in plan.features.categorical},
+    }
     assert clean.prediction.method == "wasserstein"
     assert [(f.column, f.method) for f in clean.protected] == [("sex", "jensenshannon"), ("race", "jensenshannon")]
 
@@ -208,12 +225,21 @@ def test_top_puts_drifted_first(shifted):
 def test_top_orders_mixed_tests_by_severity():
     f = drift.FeatureDrift
     r = drift.DriftResult(
-        features=[f("a", "wasserstein", 0.1, 0.05, False), f("b", "ks", 0.05, 1e-12, True),
-                  f("c", "jensenshannon", 0.1, 0.35, True), f("d", "ks", 0.05, 0.5, False),
-                  f("e", "ks", 0.05, 0.06, False),
-                  # a tie at the boundary: chi-square drifts on p < threshold, wasserstein on score >= threshold
-                  f("g", "chisquare", 0.05, 0.05, False), f("h", "wasserstein", 0.1, 0.1, True)],
-        prediction=f("score", "wasserstein", 0.1, 0.0, False), current_rows=1, evaluated_rows=1, reference_rows=1)
+        features=[
+            f("a", "wasserstein", 0.1, 0.05, False),
+            f("b", "ks", 0.05, 1e-12, True),
+            f("c", "jensenshannon", 0.1, 0.35, True),
+            f("d", "ks", 0.05, 0.5, False),
+            f("e", "ks", 0.05, 0.06, False),
+            # a tie at the boundary: chi-square drifts on p < threshold, wasserstein on score >= threshold
+            f("g", "chisquare", 0.05, 0.05, False),
+            f("h", "wasserstein", 0.1, 0.1, True),
+        ],
+        prediction=f("score", "wasserstein", 0.1, 0.0, False),
+        current_rows=1,
+        evaluated_rows=1,
+        reference_rows=1,
+    )
     # drifted: b 0.05/1e-12 > c 3.5 > h 1.0; then g 1.0 > e 0.05/0.06 = 0.83 > a 0.5 > d 0.1
     assert [x.column for x in r.top(7)] == ["b", "c", "h", "g", "e", "a", "d"]
     assert [x.column for x in r.top(2)] == ["b", "c"]
@@ -257,8 +283,9 @@ def test_report_sample_is_seeded_and_every_figure_uses_all_rows(profile, rows, p
     positions = np.sort(np.random.default_rng(drift.REPORT_SEED).choice(4000, 1500, replace=False))
     assert result.report_sample["age"].tolist() == day["age"].iloc[positions].tolist()
     got = by_column(result)["hours_per_week"].score
-    assert got == pytest.approx(wasserstein_normed(profile.sample["hours_per_week"], day["hours_per_week"]),
-                                rel=0, abs=1e-12)
+    assert got == pytest.approx(
+        wasserstein_normed(profile.sample["hours_per_week"], day["hours_per_week"]), rel=0, abs=1e-12
+    )
     sampled = wasserstein_normed(profile.sample["hours_per_week"], day["hours_per_week"].iloc[positions])
     assert abs(got - sampled) > 1e-6  # the sample would have given another figure
 
@@ -342,8 +369,11 @@ def test_clean_small_reference_flags_unseen_categories_but_is_not_judged(rows, p
     assert segments == frozenset({"", *inputs})
     assert all(m.segment in segments for m in result.metrics())
     # a plan-chosen test is the team's decision: judged (and the share stays unjudged while others are small)
-    chosen = plan.model_copy(update={"drift": DriftSettings(columns={
-        "native_country": ColumnDriftTest(method="jensenshannon", threshold=0.1)})})
+    chosen = plan.model_copy(
+        update={
+            "drift": DriftSettings(columns={"native_country": ColumnDriftTest(method="jensenshannon", threshold=0.1)})
+        }
+    )
     judged = run(prof, clean_cur, chosen)
     assert "native_country" not in judged.unjudged_segments() and "" in judged.unjudged_segments()
 
@@ -362,16 +392,27 @@ def test_small_reference_top_ranks_smallest_p_value_first(small):
 # the plan's per-column tests
 
 
-PLAN_TESTS = {"age": ("psi", 0.2), "hours_per_week": ("ks", 0.01), "capital_gain": ("kl_div", 0.05),
-              "education_num": ("hellinger", 0.1), "capital_loss": ("jensenshannon", 0.05),
-              "workclass": ("hellinger", 0.05), "education": ("psi", 0.1), "marital_status": ("z", 0.05),
-              "occupation": ("chisquare", 0.01), "relationship": ("kl_div", 0.1),
-              "native_country": ("wasserstein", 0.1)}
+PLAN_TESTS = {
+    "age": ("psi", 0.2),
+    "hours_per_week": ("ks", 0.01),
+    "capital_gain": ("kl_div", 0.05),
+    "education_num": ("hellinger", 0.1),
+    "capital_loss": ("jensenshannon", 0.05),
+    "workclass": ("hellinger", 0.05),
+    "education": ("psi", 0.1),
+    "marital_status": ("z", 0.05),
+    "occupation": ("chisquare", 0.01),
+    "relationship": ("kl_div", 0.1),
+    "native_country": ("wasserstein", 0.1),
+}
 
 
 def plan_with(plan, tests: dict):
-    return plan.model_copy(update={"drift": DriftSettings(columns={
-        c: ColumnDriftTest(method=m, threshold=t) for c, (m, t) in tests.items()})})
+    return plan.model_copy(
+        update={
+            "drift": DriftSettings(columns={c: ColumnDriftTest(method=m, threshold=t) for c, (m, t) in tests.items()})
+        }
+    )
 
 
 @pytest.mark.parametrize("reference_rows", [20_000, 900])
@@ -382,19 +423,33 @@ def test_the_plans_per_column_tests_equal_evidentlys(rows, older_day, plan, refe
     result = run(reference.build_profile(ref, chosen, "1"), older_day, chosen)
     got = by_column(result)
     assert {c: (got[c].method, got[c].threshold) for c in tests} == tests
-    assert_equals_evidently(result, evidently(ref, older_day, plan, methods={c: m for c, (m, _) in tests.items()},
-                                              thresholds={c: t for c, (_, t) in tests.items()}))
+    assert_equals_evidently(
+        result,
+        evidently(
+            ref,
+            older_day,
+            plan,
+            methods={c: m for c, (m, _) in tests.items()},
+            thresholds={c: t for c, (_, t) in tests.items()},
+        ),
+    )
     assert got["age"].drifted == (got["age"].score >= 0.2)  # distance: drift at or above
     assert got["hours_per_week"].drifted == (got["hours_per_week"].score <= 0.01)  # ks: p at or below
 
 
 def test_a_method_not_computed_on_all_rows_is_refused_naming_model_column_and_method(ref, plan):
     for method, problem in [("anderson", "not computed on all rows"), ("TVD", "not computed on all rows")]:
-        with pytest.raises(PlanError, match=rf"model adult_income: drift.columns.age.method: column 'age': "
-                                            rf"method '{method}' is {problem}"):
+        with pytest.raises(
+            PlanError,
+            match=rf"model adult_income: drift.columns.age.method: column 'age': "
+            rf"method '{method}' is {problem}",
+        ):
             reference.build_profile(ref, plan_with(plan, {"age": (method, 0.1)}), "1")
-    with pytest.raises(PlanError, match="drift.columns.native_country.method: column 'native_country': method "
-                                        "'wasserstein' applies to numerical columns, not categorical ones"):
+    with pytest.raises(
+        PlanError,
+        match="drift.columns.native_country.method: column 'native_country': method "
+        "'wasserstein' applies to numerical columns, not categorical ones",
+    ):
         drift.check_plan_methods(plan_with(plan, PLAN_TESTS))
 
 
@@ -414,18 +469,27 @@ def test_a_protected_attribute_missing_from_the_day_is_reported(profile, clean_d
 
 def test_a_changed_type_names_model_day_and_column(profile, clean_day, plan):
     as_text = clean_day.assign(age=clean_day["age"].astype(str))
-    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: drift of column 'age': "
-                                              r"column 'age' in the current data should be numerical"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"model adult_income, day 2026-01-05: drift of column 'age': "
+        r"column 'age' in the current data should be numerical",
+    ):
         run(profile, as_text, plan)
     codes = clean_day.assign(workclass=clean_day["workclass"].astype("category").cat.codes)
-    with pytest.raises(DataSourceError, match=r"day 2026-01-05: drift of column 'workclass': .*the current values "
-                                              r"are number but the reference's are text \(type changed\)"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"day 2026-01-05: drift of column 'workclass': .*the current values "
+        r"are number but the reference's are text \(type changed\)",
+    ):
         run(profile, codes, plan)
 
 
 def test_an_empty_day_or_an_all_null_column_names_model_and_day(profile, clean_day, plan):
     with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: the day has no rows"):
         run(profile, clean_day.iloc[:0], plan)
-    with pytest.raises(DataSourceError, match=r"day 2026-01-05: drift of column 'education': column 'education': "
-                                              r"no non-null values in the current data"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"day 2026-01-05: drift of column 'education': column 'education': "
+        r"no non-null values in the current data",
+    ):
         run(profile, clean_day.assign(education=None), plan)

@@ -27,10 +27,21 @@ def clean_month(plan):
     profile = reference.build_profile(ref_rows, plan, "1")  # drift statistics fitted once, as the pipeline does
     results = []
     for i, day in scenario.scenario_days(plan, 30):
-        preds, _ = scenario.simulate_day(plan, i, day, pool, model, "1", np.random.default_rng([scenario.SEED, i]),
-                                         events=())
-        results.append((day, drift.compute(profile.drift_reference, preds[preds["score"].notna()], plan,
-                                           reference_rows=profile.row_count, day=day)))
+        preds, _ = scenario.simulate_day(
+            plan, i, day, pool, model, "1", np.random.default_rng([scenario.SEED, i]), events=()
+        )
+        results.append(
+            (
+                day,
+                drift.compute(
+                    profile.drift_reference,
+                    preds[preds["score"].notna()],
+                    plan,
+                    reference_rows=profile.row_count,
+                    day=day,
+                ),
+            )
+        )
     return results
 
 

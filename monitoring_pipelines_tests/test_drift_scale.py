@@ -61,18 +61,32 @@ def folder_plan(plan, path: str):
 def assert_same(columnar: drift.DriftResult, in_memory: drift.DriftResult) -> None:
     assert columnar == in_memory  # every FeatureDrift: method, threshold, score (exactly), decision; row counts
     assert columnar.report_rows == in_memory.report_rows > 0
-    pd.testing.assert_frame_equal(columnar.report_sample.astype(object).where(columnar.report_sample.notna(), None),
-                                  in_memory.report_sample.astype(object).where(in_memory.report_sample.notna(), None))
+    pd.testing.assert_frame_equal(
+        columnar.report_sample.astype(object).where(columnar.report_sample.notna(), None),
+        in_memory.report_sample.astype(object).where(in_memory.report_sample.notna(), None),
+    )
 
 
-@pytest.mark.parametrize("chosen", [{}, {"age": ("psi", 0.1), "hours_per_week": ("hellinger", 0.1),
-                                         "occupation": ("kl_div", 0.1), "education": ("chisquare", 0.05)}])
-def test_one_file_of_several_row_groups_equals_the_in_memory_path(tmp_path, rows, profile, plan, chosen,
-                                                                  monkeypatch):
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        {},
+        {
+            "age": ("psi", 0.1),
+            "hours_per_week": ("hellinger", 0.1),
+            "occupation": ("kl_div", 0.1),
+            "education": ("chisquare", 0.05),
+        },
+    ],
+)
+def test_one_file_of_several_row_groups_equals_the_in_memory_path(tmp_path, rows, profile, plan, chosen, monkeypatch):
     monkeypatch.setattr(drift, "REPORT_ROWS", 700)  # the day has more rows than the report's sample
     p = folder_plan(plan, str(tmp_path))
-    p = p.model_copy(update={"drift": DriftSettings(columns={c: ColumnDriftTest(method=m, threshold=t)
-                                                             for c, (m, t) in chosen.items()})})
+    p = p.model_copy(
+        update={
+            "drift": DriftSettings(columns={c: ColumnDriftTest(method=m, threshold=t) for c, (m, t) in chosen.items()})
+        }
+    )
     log = prediction_log(rows.iloc[10_000:16_000], p, "2026-01-05", seed=1)
     log.assign(age=log["age"] + 2).to_parquet(tmp_path / "2026-01-05.parquet", row_group_size=1000)
     assert pq.ParquetFile(tmp_path / "2026-01-05.parquet").num_row_groups == 6
@@ -82,20 +96,22 @@ def test_one_file_of_several_row_groups_equals_the_in_memory_path(tmp_path, rows
     assert 3500 < columnar.evaluated_rows == len(whole) < 4500  # the neighbouring days' rows are left out
     assert_same(columnar, in_memory)
     assert "age" in {f.column for f in columnar.drifted} or chosen  # wasserstein flags 2 years older
-    assert {c: (f.method, f.threshold) for c, f in
-            ((f.column, f) for f in columnar.features) if c in chosen} == chosen
+    assert {c: (f.method, f.threshold) for c, f in ((f.column, f) for f in columnar.features) if c in chosen} == chosen
 
 
 def test_several_files_of_a_day_equal_the_in_memory_path(tmp_path, rows, profile, plan):
     p = folder_plan(plan, str(tmp_path / "{date}" / "*.parquet"))
     (tmp_path / "2026-01-05").mkdir()
-    parts = [prediction_log(rows.iloc[16_000 + 2000 * i:18_000 + 2000 * i], p, "2026-01-05", seed=i) for i in range(3)]
+    parts = [
+        prediction_log(rows.iloc[16_000 + 2000 * i : 18_000 + 2000 * i], p, "2026-01-05", seed=i) for i in range(3)
+    ]
     parts[1] = parts[1].assign(workclass=parts[1]["workclass"].replace("Private", "Private-new"))
     for i, part in enumerate(parts):
         part.to_parquet(tmp_path / "2026-01-05" / f"part-{i}.parquet", row_group_size=500)
     columnar = drift.compute_day(p, DAY, profile.drift_reference, reference_rows=profile.row_count)
-    in_memory = drift.compute(profile.drift_reference, sources.read_predictions(p, DAY), p,
-                              reference_rows=profile.row_count, day=DAY)
+    in_memory = drift.compute(
+        profile.drift_reference, sources.read_predictions(p, DAY), p, reference_rows=profile.row_count, day=DAY
+    )
     assert_same(columnar, in_memory)
     assert {f.column: f for f in columnar.features}["workclass"].drifted
 
@@ -103,9 +119,13 @@ def test_several_files_of_a_day_equal_the_in_memory_path(tmp_path, rows, profile
 def test_a_column_missing_from_a_file_names_model_day_file_and_column(tmp_path, rows, plan):
     p = folder_plan(plan, str(tmp_path))
     prediction_log(rows.iloc[:500], p, "2026-01-05", seed=0).drop(columns=["education"]).to_parquet(
-        tmp_path / "2026-01-05.parquet")
-    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: file .*2026-01-05.parquet "
-                                              r"lacks column\(s\) education"):
+        tmp_path / "2026-01-05.parquet"
+    )
+    with pytest.raises(
+        DataSourceError,
+        match=r"model adult_income, day 2026-01-05: file .*2026-01-05.parquet "
+        r"lacks column\(s\) education",
+    ):
         drift.compute_day(p, DAY, {}, reference_rows=1)
 
 
@@ -113,8 +133,11 @@ def test_a_changed_type_or_an_empty_day_names_model_day_and_column(tmp_path, row
     p = folder_plan(plan, str(tmp_path))
     log = prediction_log(rows.iloc[:500], p, "2026-01-05", seed=0)
     log.assign(hours_per_week=log["hours_per_week"].astype(str)).to_parquet(tmp_path / "2026-01-05.parquet")
-    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: drift of column "
-                                              r"'hours_per_week': .* should be numerical"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"model adult_income, day 2026-01-05: drift of column "
+        r"'hours_per_week': .* should be numerical",
+    ):
         drift.compute_day(p, DAY, profile.drift_reference, reference_rows=profile.row_count)
     log.to_parquet(tmp_path / "2026-01-07.parquet")  # no row of 2026-01-07 in it
     with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-07: the day has no rows"):

@@ -62,8 +62,10 @@ def _scenarios(adult: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFram
     null_ref.loc[null_ref.index[:200], "age"] = np.nan
     # hours_band gets 2 values the reference never had (6 in all), is_male a third: the distinct values are
     # counted over both samples
-    extra = cur.assign(hours_band=np.where(cur.index % 7 == 0, cur["hours_band"] + 4, cur["hours_band"]),
-                       is_male=np.where(cur.index % 11 == 0, 2, cur["is_male"]))
+    extra = cur.assign(
+        hours_band=np.where(cur.index % 7 == 0, cur["hours_band"] + 4, cur["hours_band"]),
+        is_male=np.where(cur.index % 11 == 0, 2, cur["is_male"]),
+    )
     return {
         "clean": (big_ref, cur, None),
         "shifted": (big_ref, _shifted(cur), None),
@@ -93,24 +95,30 @@ def evidently_results(scenarios) -> dict[str, dict]:
         report = Report([DataDriftPreset(columns=NUM + CAT, per_column_threshold=thresholds)], include_tests=True)
         with warnings.catch_warnings():  # Evidently: chi-square on zero expected counts, summaries adding ±inf
             warnings.simplefilter("ignore", RuntimeWarning)
-            snapshot = report.run(Dataset.from_pandas(cur[NUM + CAT], data_definition=definition),
-                                  Dataset.from_pandas(ref[NUM + CAT], data_definition=definition))
+            snapshot = report.run(
+                Dataset.from_pandas(cur[NUM + CAT], data_definition=definition),
+                Dataset.from_pandas(ref[NUM + CAT], data_definition=definition),
+            )
         out[name] = _per_column(snapshot.dict())
     return out
 
 
 @pytest.fixture(scope="module")
 def ours(scenarios) -> dict[str, dict[str, drift_stats.ColumnDrift]]:
-    return {name: drift_stats.drift_all(drift_stats.fit_reference(ref, NUM, CAT), cur, thresholds)
-            for name, (ref, cur, thresholds) in scenarios.items()}
+    return {
+        name: drift_stats.drift_all(drift_stats.fit_reference(ref, NUM, CAT), cur, thresholds)
+        for name, (ref, cur, thresholds) in scenarios.items()
+    }
 
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
 
 
-@pytest.mark.parametrize("scenario", ["clean", "shifted", "thresholds", "small_clean", "small_shifted", "nulls",
-                                      "extra_values", "small_extra_values"])
+@pytest.mark.parametrize(
+    "scenario",
+    ["clean", "shifted", "thresholds", "small_clean", "small_shifted", "nulls", "extra_values", "small_extra_values"],
+)
 def test_every_column_matches_evidently(scenario, ours, evidently_results):
     theirs = evidently_results[scenario]
     assert list(ours[scenario]) == NUM + CAT
@@ -125,16 +133,23 @@ def _methods(result: dict[str, drift_stats.ColumnDrift]) -> dict[str, str]:
 
 
 def test_large_reference_uses_distances(ours):
-    expected = {**dict.fromkeys(CONTINUOUS, "wasserstein"), **dict.fromkeys(["hours_band", "is_male", *CAT],
-                                                                            "jensenshannon")}
+    expected = {
+        **dict.fromkeys(CONTINUOUS, "wasserstein"),
+        **dict.fromkeys(["hours_band", "is_male", *CAT], "jensenshannon"),
+    }
     assert _methods(ours["clean"]) == expected
     assert all(r.threshold == 0.1 for r in ours["clean"].values())
 
 
 def test_small_reference_uses_p_values(ours):
     # <= 1000 reference rows: ks for continuous columns, chi-square for 3-5 values, z for 2 values
-    expected = {**dict.fromkeys(CONTINUOUS, "ks"), "hours_band": "chisquare", "is_male": "z", "sex": "z",
-                **{c: "chisquare" for c in CAT if c != "sex"}}
+    expected = {
+        **dict.fromkeys(CONTINUOUS, "ks"),
+        "hours_band": "chisquare",
+        "is_male": "z",
+        "sex": "z",
+        **{c: "chisquare" for c in CAT if c != "sex"},
+    }
     assert _methods(ours["small_clean"]) == expected
     assert all(r.threshold == 0.05 for r in ours["small_clean"].values())
 
@@ -207,8 +222,9 @@ def test_constant_reference_is_normed_by_the_floor():
     ref = pd.DataFrame({"x": np.r_[np.full(1500, 2.0), np.arange(6.0)]})
     result = drift_stats.column_drift(drift_stats.fit_reference(ref, ["x"], [])["x"], pd.Series([2.0] * 100 + [3.0]))
     assert result.method == "wasserstein"
-    assert _close(result.score, stats.wasserstein_distance(ref["x"], [2.0] * 100 + [3.0]) / max(ref["x"].std(ddof=0),
-                                                                                               0.001))
+    assert _close(
+        result.score, stats.wasserstein_distance(ref["x"], [2.0] * 100 + [3.0]) / max(ref["x"].std(ddof=0), 0.001)
+    )
 
 
 def test_bad_input_names_the_column():
@@ -230,8 +246,14 @@ def test_sturges_edges_equal_numpys_without_the_merged_sample(seed):
     """get_binned_data bins concat(ref, cur) with np.histogram_bin_edges(..., "sturges"); drift_stats rebuilds the
     edges from min, max, size and integer-ness (numpy widens integer bins to at least 1)."""
     rng = np.random.default_rng(seed)
-    cases = [rng.normal(3, 2, 5000), rng.integers(0, 22, 3_000_000), rng.integers(-5, 400, 777),
-             np.full(50, 7), np.full(40, 2.5), rng.integers(0, 2, 9).astype(float)]
+    cases = [
+        rng.normal(3, 2, 5000),
+        rng.integers(0, 22, 3_000_000),
+        rng.integers(-5, 400, 777),
+        np.full(50, 7),
+        np.full(40, 2.5),
+        rng.integers(0, 2, 9).astype(float),
+    ]
     a = cases[seed]
     integer = np.issubdtype(a.dtype, np.integer)
     got = drift_stats._sturges_edges(a.min(), a.max(), a.size, integer)

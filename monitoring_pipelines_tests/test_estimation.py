@@ -44,10 +44,10 @@ def test_the_expected_roc_auc_equals_an_independent_trapezoid_computation_with_t
 def test_calibration_recovers_a_known_probability_curve():
     rng = np.random.default_rng(2)
     scores = rng.uniform(size=50_000)
-    truth = scores ** 2  # the model over-states: P(positive | s) = s^2
+    truth = scores**2  # the model over-states: P(positive | s) = s^2
     cal = fit_calibration(scores, rng.uniform(size=scores.size) < truth)
     grid = np.linspace(0.05, 0.95, 19)
-    error = np.abs(cal.probabilities(grid) - grid ** 2)
+    error = np.abs(cal.probabilities(grid) - grid**2)
     assert error.max() < 0.05 and error.mean() < 0.015  # an uncalibrated (identity) map is 0.25 off at s = 0.5
     assert np.all(np.diff(cal.probabilities(np.linspace(0, 1, 200))) >= 0)
     assert cal.reference_rows == 50_000
@@ -56,7 +56,7 @@ def test_calibration_recovers_a_known_probability_curve():
 def _population(rng, n, shift=0.0):
     """Scores from a beta distribution (shifted = covariate shift), outcomes from the fixed P(y|s) = s^1.5."""
     scores = np.clip(rng.beta(2 + 3 * shift, 5 - 3 * shift, size=n), 0, 1)
-    return scores, (rng.uniform(size=n) < scores ** 1.5).astype(int)
+    return scores, (rng.uniform(size=n) < scores**1.5).astype(int)
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.5])

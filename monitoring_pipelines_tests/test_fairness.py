@@ -3,8 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.metrics import (MetricFrame, demographic_parity_difference, demographic_parity_ratio,
-                               equalized_odds_difference, false_positive_rate, selection_rate, true_positive_rate)
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from sklearn.metrics import accuracy_score
 
 from monitoring_pipelines import fairness
@@ -35,28 +42,56 @@ def test_per_group_figures_by_hand(three_groups):
     g = by_segment(r)
     assert list(g) == ["sex=A", "sex=B", "sex=C"]
     a, b, c = g["sex=A"], g["sex=B"], g["sex=C"]
-    assert (a.group_count, a.selection_rate, a.true_positive_rate, a.false_positive_rate, a.accuracy) == \
-        (40, pytest.approx(19 / 40), pytest.approx(0.75), pytest.approx(0.2), pytest.approx(31 / 40))
-    assert (b.group_count, b.selection_rate, b.true_positive_rate, b.false_positive_rate, b.accuracy) == \
-        (50, pytest.approx(0.3), pytest.approx(0.5), pytest.approx(0.25), pytest.approx(0.7))
-    assert (c.group_count, c.selection_rate, c.true_positive_rate, c.false_positive_rate, c.accuracy) == \
-        (10, pytest.approx(0.5), 0.0, 1.0, 0.0)
+    assert (a.group_count, a.selection_rate, a.true_positive_rate, a.false_positive_rate, a.accuracy) == (
+        40,
+        pytest.approx(19 / 40),
+        pytest.approx(0.75),
+        pytest.approx(0.2),
+        pytest.approx(31 / 40),
+    )
+    assert (b.group_count, b.selection_rate, b.true_positive_rate, b.false_positive_rate, b.accuracy) == (
+        50,
+        pytest.approx(0.3),
+        pytest.approx(0.5),
+        pytest.approx(0.25),
+        pytest.approx(0.7),
+    )
+    assert (c.group_count, c.selection_rate, c.true_positive_rate, c.false_positive_rate, c.accuracy) == (
+        10,
+        pytest.approx(0.5),
+        0.0,
+        1.0,
+        0.0,
+    )
     assert (a.small, b.small, c.small) == (False, False, True)
 
 
 def test_per_group_figures_equal_pandas_and_metricframe(three_groups):
     r = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=30)
     df = three_groups
-    by_pandas = df.groupby("sex").apply(lambda d: pd.Series({
-        "group_count": len(d),
-        "selection_rate": d["pred"].mean(),
-        "true_positive_rate": d.loc[d["label"] == 1, "pred"].mean(),
-        "false_positive_rate": d.loc[d["label"] == 0, "pred"].mean(),
-        "accuracy": (d["label"] == d["pred"]).mean(),
-    }), include_groups=False)
-    mf = MetricFrame(metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
-                              "false_positive_rate": false_positive_rate, "accuracy": accuracy_score},
-                     y_true=df["label"], y_pred=df["pred"], sensitive_features=df["sex"]).by_group
+    by_pandas = df.groupby("sex").apply(
+        lambda d: pd.Series(
+            {
+                "group_count": len(d),
+                "selection_rate": d["pred"].mean(),
+                "true_positive_rate": d.loc[d["label"] == 1, "pred"].mean(),
+                "false_positive_rate": d.loc[d["label"] == 0, "pred"].mean(),
+                "accuracy": (d["label"] == d["pred"]).mean(),
+            }
+        ),
+        include_groups=False,
+    )
+    mf = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+            "accuracy": accuracy_score,
+        },
+        y_true=df["label"],
+        y_pred=df["pred"],
+        sensitive_features=df["sex"],
+    ).by_group
     for value, g in zip(by_pandas.index, r.groups):
         assert g.segment == f"sex={value}"
         for metric in ("group_count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"):
@@ -110,8 +145,12 @@ def test_intersection_segments(three_groups):
     assert {g.segment: g.group_count for g in inter} == {f"sex={s}&race={c}": n for (s, c), n in sizes.items()}
     assert "sex=C&race=Black" not in {g.segment for g in inter}  # unobserved combinations are not groups
 
-    mf = MetricFrame(metrics={"tpr": true_positive_rate, "sel": selection_rate}, y_true=df["label"],
-                     y_pred=df["pred"], sensitive_features=df[["sex", "race"]]).by_group
+    mf = MetricFrame(
+        metrics={"tpr": true_positive_rate, "sel": selection_rate},
+        y_true=df["label"],
+        y_pred=df["pred"],
+        sensitive_features=df[["sex", "race"]],
+    ).by_group
     for g in inter:
         s, c = (part.split("=")[1] for part in g.segment.split("&"))
         assert g.true_positive_rate == pytest.approx(mf.loc[(s, c), "tpr"], abs=1e-12)
@@ -186,9 +225,11 @@ def test_matches_fairlearn_on_adult_like_data():
     for attribute in ("sex", "race"):
         d = r.disparity(attribute)
         assert d.demographic_parity_difference == pytest.approx(
-            demographic_parity_difference(**kw, sensitive_features=df[attribute]), abs=1e-12)
+            demographic_parity_difference(**kw, sensitive_features=df[attribute]), abs=1e-12
+        )
         assert d.equalized_odds_difference == pytest.approx(
-            equalized_odds_difference(**kw, sensitive_features=df[attribute]), abs=1e-12)
+            equalized_odds_difference(**kw, sensitive_features=df[attribute]), abs=1e-12
+        )
         mf = MetricFrame(metrics=true_positive_rate, **kw, sensitive_features=df[attribute]).by_group
         assert d.equal_opportunity_difference == pytest.approx(mf.max() - mf.min(), abs=1e-12)
     assert r.disparity("sex").worst_group("demographic_parity_difference") == "sex=Female"
@@ -221,8 +262,9 @@ def test_rate_gaps_compare_only_groups_with_enough_actual_positives_or_negatives
     loose = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=1).disparity("sex")
     counts = three_groups.groupby("sex")["label"].agg(positives="sum", rows="size")
     support = int(counts["positives"].min()) + 1  # excludes exactly the group with the fewest positives
-    strict = fairness.compute(three_groups, **COLS, protected_attributes=["sex"], min_group_size=1,
-                              min_rate_support=support).disparity("sex")
+    strict = fairness.compute(
+        three_groups, **COLS, protected_attributes=["sex"], min_group_size=1, min_rate_support=support
+    ).disparity("sex")
     fewest = f"sex={counts['positives'].idxmin()}"
     assert fewest in {loose.worst_group("equal_opportunity_difference")} | set(loose.compared_groups)
     assert strict.demographic_parity_difference == pytest.approx(loose.demographic_parity_difference)

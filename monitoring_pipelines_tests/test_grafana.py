@@ -23,7 +23,7 @@ from monitoring_pipelines.store import MetricStore
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "model-monitoring.json"
 DAYS = 14  # includes the broken-pipeline day (8) and the drift onset (13)
-FROM, TO = dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+FROM, TO = dt.datetime(2025, 12, 1, tzinfo=dt.UTC), dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
 def expand(sql: str, model: str) -> str:
@@ -52,8 +52,11 @@ def demo_on_postgres(pg_url, tmp_path_factory):
     admin = sa.create_engine(pg_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.engine.make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
+    url = (
+        sa.engine.make_url(pg_url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
     mp = pytest.MonkeyPatch()
     for var in ("MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL", "DAGSTER_HOME"):
         mp.delenv(var, raising=False)
@@ -114,7 +117,8 @@ def test_panels_return_the_demo_figures(demo_on_postgres):
     realised, estimated = _panel("ROC AUC")
     auc = run(engine, expand(realised, "adult_income")).set_index("time")["realised"].dropna()
     assert {pd.Timestamp(t): v for t, v in auc.items()} == pytest.approx(
-        {d: v for d, v in stored("performance", "roc_auc").items() if not pd.isna(v)})
+        {d: v for d, v in stored("performance", "roc_auc").items() if not pd.isna(v)}
+    )
     assert len(auc) >= DAYS - 4  # labels arrive three days later; day 8 never gets figures
     est = run(engine, expand(estimated, "adult_income")).set_index("time")["estimated (CBPE)"]
     assert est.notna().all() and len(est) == DAYS - 1
@@ -127,7 +131,8 @@ def test_panels_return_the_demo_figures(demo_on_postgres):
     gap = run(engine, expand(sql, "adult_income")).set_index("time")["worst gap"]
     fair = rows[(rows["family"] == "fairness") & (rows["metric"] == "equal_opportunity_difference")]
     assert gap.to_dict() == pytest.approx(
-        {pd.Timestamp(d): v for d, v in fair.groupby("partition_date")["value"].max().items()}, nan_ok=True)
+        {pd.Timestamp(d): v for d, v in fair.groupby("partition_date")["value"].max().items()}, nan_ok=True
+    )
 
     (sql,) = _panel("Health")
     health = run(engine, expand(sql, "adult_income")).set_index("metric")["value"]
@@ -145,7 +150,8 @@ def test_the_open_incidents_panel_lists_what_the_incident_tracker_holds_open(dem
     panel = run(engine, expand(sql, "adult_income"))
     live = incidents.incidents(store, "adult_income", states=("open", "acknowledged"))
     assert sorted(zip(panel["family"], panel["metric"], panel["severity"])) == sorted(
-        zip(live["family"], live["metric"], live["severity"]))
+        zip(live["family"], live["metric"], live["severity"])
+    )
     # the broken-pipeline day's data-quality incident was opened on day 8 and resolved after ok days
     everything = incidents.incidents(store, "adult_income")
     quality = everything[everything["metric"] == "blocking_failed_checks"]

@@ -19,7 +19,7 @@ from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
 from monitoring_pipelines.store import METRIC_COLUMNS
 
 DAY = dt.date(2026, 3, 20)
-T0 = dt.datetime(2026, 3, 21, 2, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 21, 2, 0, tzinfo=dt.UTC)
 
 
 def plan_with(thresholds: dict, **sections):
@@ -29,33 +29,62 @@ def plan_with(thresholds: dict, **sections):
     return parse_plan(raw, "plan.yaml")
 
 
-def history(family: str, metric: str, values: dict[int, float | None], segment: str = "",
-            statuses: dict[int, str] | None = None) -> pd.DataFrame:
+def history(
+    family: str, metric: str, values: dict[int, float | None], segment: str = "", statuses: dict[int, str] | None = None
+) -> pd.DataFrame:
     """Stored rows of earlier days: ``values`` maps 'days before DAY' to the value."""
     statuses = statuses or {}
-    records = [dict(model="adult_income", model_version="1", alias="champion", partition_date=DAY - dt.timedelta(days=k),
-                    family=family, metric=metric, segment=segment, value=v, warning_threshold=None,
-                    critical_threshold=None, direction=None, status=statuses.get(k, "ok"), run_id="r", computed_at=T0)
-               for k, v in values.items()]
+    records = [
+        dict(
+            model="adult_income",
+            model_version="1",
+            alias="champion",
+            partition_date=DAY - dt.timedelta(days=k),
+            family=family,
+            metric=metric,
+            segment=segment,
+            value=v,
+            warning_threshold=None,
+            critical_threshold=None,
+            direction=None,
+            status=statuses.get(k, "ok"),
+            run_id="r",
+            computed_at=T0,
+        )
+        for k, v in values.items()
+    ]
     return pd.DataFrame(records, columns=list(METRIC_COLUMNS))
 
 
 def judged(plan, value, hist, *, family=Family.PERFORMANCE, metric="roc_auc", segment="", day=DAY, unjudged=()):
-    [row] = judge(plan, day, [MetricValue(family, metric, value, segment)], model_version="1", alias="champion",
-                  run_id="run", history=hist, unjudged_segments=frozenset(unjudged))
+    [row] = judge(
+        plan,
+        day,
+        [MetricValue(family, metric, value, segment)],
+        model_version="1",
+        alias="champion",
+        run_id="run",
+        history=hist,
+        unjudged_segments=frozenset(unjudged),
+    )
     return row
 
 
 # -- relative: ratio --------------------------------------------------------------------------------------------
 
-RATIO = {"performance.roc_auc": {"direction": "min", "relative": {
-    "baseline_days": 14, "min_days": 7, "ratio": {"warning": 0.05, "critical": 0.10}}}}
+RATIO = {
+    "performance.roc_auc": {
+        "direction": "min",
+        "relative": {"baseline_days": 14, "min_days": 7, "ratio": {"warning": 0.05, "critical": 0.10}},
+    }
+}
 # 14 days alternating 0.88 / 0.92: mean 0.90
 FOURTEEN = {k: (0.88 if k % 2 else 0.92) for k in range(1, 15)}
 
 
-@pytest.mark.parametrize(("value", "status"), [(0.86, "ok"), (0.855, "ok"), (0.85, "warning"), (0.811, "warning"),
-                                               (0.80, "critical")])
+@pytest.mark.parametrize(
+    ("value", "status"), [(0.86, "ok"), (0.855, "ok"), (0.85, "warning"), (0.811, "warning"), (0.80, "critical")]
+)
 def test_ratio_rule_breaches_a_drop_from_the_baseline_mean(value, status):
     plan = plan_with(RATIO)
     row = judged(plan, value, history("performance", "roc_auc", FOURTEEN))
@@ -68,15 +97,17 @@ def test_ratio_rule_breaches_a_drop_from_the_baseline_mean(value, status):
 def test_ratio_rule_uses_only_the_baseline_window_before_the_day():
     plan = plan_with(RATIO)
     # day 15 before (outside the 14-day window) and the judged day itself (a stale row of it) are ignored
-    hist = pd.concat([history("performance", "roc_auc", {**FOURTEEN, 15: 0.10}),
-                      history("performance", "roc_auc", {0: 0.10})])
+    hist = pd.concat(
+        [history("performance", "roc_auc", {**FOURTEEN, 15: 0.10}), history("performance", "roc_auc", {0: 0.10})]
+    )
     row = judged(plan, 0.85, hist)
     assert row.warning_threshold == pytest.approx(0.855)
 
 
 def test_ratio_rule_on_a_rise_uses_the_absolute_baseline_mean():
-    plan = plan_with({"service.error_rate": {"relative": {"baseline_days": 4, "min_days": 4,
-                                                          "ratio": {"warning": 0.5}}}})
+    plan = plan_with(
+        {"service.error_rate": {"relative": {"baseline_days": 4, "min_days": 4, "ratio": {"warning": 0.5}}}}
+    )
     hist = history("service", "error_rate", {1: 0.01, 2: 0.02, 3: 0.03, 4: 0.02})  # mean 0.02
     assert judged(plan, 0.031, hist, family=Family.SERVICE, metric="error_rate").status == "warning"  # > 0.03
     row = judged(plan, 0.029, hist, family=Family.SERVICE, metric="error_rate")
@@ -85,17 +116,19 @@ def test_ratio_rule_on_a_rise_uses_the_absolute_baseline_mean():
 
 # -- relative: z-score ------------------------------------------------------------------------------------------
 
-ZSCORE = {"service.latency_p99_ms": {"relative": {"baseline_days": 7, "min_days": 5,
-                                                  "zscore": {"warning": 2, "critical": 3}}}}
+ZSCORE = {
+    "service.latency_p99_ms": {"relative": {"baseline_days": 7, "min_days": 5, "zscore": {"warning": 2, "critical": 3}}}
+}
 SEVEN = {k: float(8 - k) for k in range(1, 8)}  # 7, 6, ..., 1 -> mean 4
-STD = math.sqrt(((7 - 4) ** 2 + 2 ** 2 + 1 + 0 + 1 + 2 ** 2 + 3 ** 2) / 6)  # sample std = sqrt(28 / 6)
+STD = math.sqrt(((7 - 4) ** 2 + 2**2 + 1 + 0 + 1 + 2**2 + 3**2) / 6)  # sample std = sqrt(28 / 6)
 
 
 @pytest.mark.parametrize(("value", "status"), [(8.3, "ok"), (8.33, "warning"), (10.4, "warning"), (10.5, "critical")])
 def test_zscore_rule_breaches_beyond_k_baseline_standard_deviations(value, status):
     plan = plan_with(ZSCORE)
-    row = judged(plan, value, history("service", "latency_p99_ms", SEVEN), family=Family.SERVICE,
-                 metric="latency_p99_ms")
+    row = judged(
+        plan, value, history("service", "latency_p99_ms", SEVEN), family=Family.SERVICE, metric="latency_p99_ms"
+    )
     assert row.status == status
     # by hand: 4 + 2 * 2.1602 = 8.3205 and 4 + 3 * 2.1602 = 10.4807
     assert row.warning_threshold == pytest.approx(4 + 2 * STD) and row.critical_threshold == pytest.approx(4 + 3 * STD)
@@ -114,8 +147,16 @@ def test_directional_zscore_ignores_a_deviation_the_other_way_and_two_sided_does
 
 
 def test_absolute_and_relative_levels_combine_into_the_tightest_and_name_the_rule():
-    plan = plan_with({"performance.roc_auc": {"warning": 0.85, "critical": 0.70, "direction": "min",
-                                              "relative": RATIO["performance.roc_auc"]["relative"]}})
+    plan = plan_with(
+        {
+            "performance.roc_auc": {
+                "warning": 0.85,
+                "critical": 0.70,
+                "direction": "min",
+                "relative": RATIO["performance.roc_auc"]["relative"],
+            }
+        }
+    )
     hist = history("performance", "roc_auc", FOURTEEN)
     row = judged(plan, 0.80, hist)
     # warning: max(0.85, 0.855) = 0.855; critical: max(0.70, 0.81) = 0.81
@@ -134,8 +175,15 @@ def test_absolute_and_relative_levels_combine_into_the_tightest_and_name_the_rul
 
 
 def test_too_few_baseline_days_fall_back_to_the_absolute_levels():
-    plan = plan_with({"performance.roc_auc": {"warning": 0.80, "direction": "min",
-                                              "relative": RATIO["performance.roc_auc"]["relative"]}})
+    plan = plan_with(
+        {
+            "performance.roc_auc": {
+                "warning": 0.80,
+                "direction": "min",
+                "relative": RATIO["performance.roc_auc"]["relative"],
+            }
+        }
+    )
     hist = history("performance", "roc_auc", {1: 0.95, 2: 0.95, 3: None, 4: 0.95})  # 3 values < min_days 7
     row = judged(plan, 0.85, hist)  # 10% below the baseline, but the ratio rule cannot judge yet
     assert row.status == "ok" and row.warning_threshold == 0.80
@@ -154,8 +202,13 @@ def test_too_few_baseline_days_without_absolute_levels_is_unknown():
 
 def test_a_constant_baseline_cannot_scale_a_zscore():
     plan = plan_with(ZSCORE)
-    row = judged(plan, 99.0, history("service", "latency_p99_ms", {k: 5.0 for k in range(1, 8)}),
-                 family=Family.SERVICE, metric="latency_p99_ms")
+    row = judged(
+        plan,
+        99.0,
+        history("service", "latency_p99_ms", {k: 5.0 for k in range(1, 8)}),
+        family=Family.SERVICE,
+        metric="latency_p99_ms",
+    )
     assert row.status == "unknown"
 
 
@@ -186,14 +239,17 @@ def test_one_breached_day_is_held_back_and_kept_ok_with_its_count():
     assert "warning on 1 of the last 3 days (2 needed): held back" in a.note
 
 
-@pytest.mark.parametrize(("earlier", "today", "status", "count"), [
-    ({1: 0.02}, 0.02, "warning", "2 of 3"),             # yesterday and today
-    ({2: 0.02, 1: 0.0}, 0.02, "warning", "2 of 3"),     # k of m need not be consecutive
-    ({3: 0.02, 2: 0.0, 1: 0.0}, 0.02, "ok", "1 of 3"),  # 3 days ago is outside the window
-    ({1: 0.02}, 0.09, "warning", "2 of 3"),             # critical once: held back at critical, warning reached
-    ({1: 0.06}, 0.09, "critical", "2 of 3"),
-    ({2: 0.06, 1: 0.02}, 0.0, "ok", None),              # today ok: ok, whatever came before
-])
+@pytest.mark.parametrize(
+    ("earlier", "today", "status", "count"),
+    [
+        ({1: 0.02}, 0.02, "warning", "2 of 3"),  # yesterday and today
+        ({2: 0.02, 1: 0.0}, 0.02, "warning", "2 of 3"),  # k of m need not be consecutive
+        ({3: 0.02, 2: 0.0, 1: 0.0}, 0.02, "ok", "1 of 3"),  # 3 days ago is outside the window
+        ({1: 0.02}, 0.09, "warning", "2 of 3"),  # critical once: held back at critical, warning reached
+        ({1: 0.06}, 0.09, "critical", "2 of 3"),
+        ({2: 0.06, 1: 0.02}, 0.0, "ok", None),  # today ok: ok, whatever came before
+    ],
+)
 def test_persistence_raises_a_level_on_k_of_the_last_m_days(earlier, today, status, count):
     row, a = persisted(earlier, today)
     assert row.status == status
@@ -206,8 +262,14 @@ def test_earlier_days_without_a_value_or_stored_unknown_do_not_count_as_breached
 
 
 def test_persistence_recomputes_earlier_days_against_their_own_baseline():
-    plan = plan_with({"service.error_rate": {"relative": {"baseline_days": 3, "min_days": 3, "ratio": {"warning": 0.5}},
-                                             "persistence": {"k": 2, "m": 2}}})
+    plan = plan_with(
+        {
+            "service.error_rate": {
+                "relative": {"baseline_days": 3, "min_days": 3, "ratio": {"warning": 0.5}},
+                "persistence": {"k": 2, "m": 2},
+            }
+        }
+    )
     # yesterday (k=1): 0.2 against days 2..4 (0.1 each, mean 0.1, limit 0.15) breached; today: 0.3 against
     # days 1..3 = 0.2, 0.1, 0.1 (mean 0.1333, limit 0.2) breaches too -> warning on 2 of 2
     row, a = persisted({4: 0.1, 3: 0.1, 2: 0.1, 1: 0.2}, 0.3, plan=plan)
@@ -220,10 +282,14 @@ def test_persistence_recomputes_earlier_days_against_their_own_baseline():
 
 def test_summary_lists_breaches_with_their_rule_and_the_held_back_ones():
     plan = plan_with({**PERSIST, **RATIO})
-    rows = pd.DataFrame([
-        judged(plan, 0.80, history("performance", "roc_auc", FOURTEEN)).__dict__,
-        judged(plan, 0.02, history("service", "error_rate", {1: 0.0}), family=Family.SERVICE,
-               metric="error_rate").__dict__])
+    rows = pd.DataFrame(
+        [
+            judged(plan, 0.80, history("performance", "roc_auc", FOURTEEN)).__dict__,
+            judged(
+                plan, 0.02, history("service", "error_rate", {1: 0.0}), family=Family.SERVICE, metric="error_rate"
+            ).__dict__,
+        ]
+    )
     hist = pd.concat([history("performance", "roc_auc", FOURTEEN), history("service", "error_rate", {1: 0.0})])
     summary = summarise(plan, DAY, rows, assess_rows(plan, DAY, rows, hist))
     [b] = summary.breaches
@@ -241,34 +307,44 @@ WHERE = f"thresholds.{KEY}"
 BAD = {
     "relative without a rule": (
         {"direction": "min", "relative": {"baseline_days": 14}},
-        [(f"{WHERE}.relative", "give ratio or zscore")]),
+        [(f"{WHERE}.relative", "give ratio or zscore")],
+    ),
     "ratio warning beyond critical": (
         {"direction": "min", "relative": {"ratio": {"warning": 0.2, "critical": 0.1}}},
-        [(f"{WHERE}.relative.ratio", "warning 0.2 is beyond critical 0.1")]),
+        [(f"{WHERE}.relative.ratio", "warning 0.2 is beyond critical 0.1")],
+    ),
     "zscore without levels": (
         {"relative": {"zscore": {}}},
-        [(f"{WHERE}.relative.zscore", "give a warning or a critical level")]),
+        [(f"{WHERE}.relative.zscore", "give a warning or a critical level")],
+    ),
     "min_days above baseline_days": (
         {"relative": {"baseline_days": 7, "min_days": 10, "ratio": {"warning": 0.1}}},
-        [(f"{WHERE}.relative.min_days", "10 is more than baseline_days 7")]),
+        [(f"{WHERE}.relative.min_days", "10 is more than baseline_days 7")],
+    ),
     "zscore on one day": (
         {"relative": {"baseline_days": 7, "min_days": 1, "zscore": {"warning": 3}}},
-        [(f"{WHERE}.relative.min_days", "the zscore rule needs at least 2 baseline days")]),
+        [(f"{WHERE}.relative.min_days", "the zscore rule needs at least 2 baseline days")],
+    ),
     "negative ratio": (
         {"relative": {"ratio": {"warning": -0.1}}},
-        [(f"{WHERE}.relative.ratio.warning", "greater than 0")]),
+        [(f"{WHERE}.relative.ratio.warning", "greater than 0")],
+    ),
     "misspelt relative key": (
         {"warning": 0.8, "relative": {"baseline_day": 7, "ratio": {"warning": 0.1}}},
-        [(f"{WHERE}.relative.baseline_day", "Extra inputs are not permitted")]),
+        [(f"{WHERE}.relative.baseline_day", "Extra inputs are not permitted")],
+    ),
     "persistence k above m": (
         {"warning": 0.8, "direction": "min", "persistence": {"k": 3, "m": 2}},
-        [(f"{WHERE}.persistence.k", "3 is more than m 2")]),
+        [(f"{WHERE}.persistence.k", "3 is more than m 2")],
+    ),
     "persistence without m": (
         {"warning": 0.8, "direction": "min", "persistence": {"k": 2}},
-        [(f"{WHERE}.persistence.m", "Field required")]),
+        [(f"{WHERE}.persistence.m", "Field required")],
+    ),
     "nothing to judge with": (
         {"direction": "min", "persistence": {"k": 1, "m": 1}},
-        [(WHERE, "give a warning or a critical threshold (or both), or a relative rule")]),
+        [(WHERE, "give a warning or a critical threshold (or both), or a relative rule")],
+    ),
 }
 
 
@@ -291,9 +367,22 @@ def test_incidents_section_is_validated_and_defaults_to_two_ok_days():
 
 
 def test_a_full_relative_and_persistent_threshold_loads():
-    plan = plan_with({KEY: {"warning": 0.85, "critical": 0.80, "direction": "min",
-                            "relative": {"baseline_days": 14, "min_days": 7, "ratio": {"warning": 0.05, "critical": 0.1},
-                                         "zscore": {"warning": 3}, "two_sided": False},
-                            "persistence": {"k": 2, "m": 3}}})
+    plan = plan_with(
+        {
+            KEY: {
+                "warning": 0.85,
+                "critical": 0.80,
+                "direction": "min",
+                "relative": {
+                    "baseline_days": 14,
+                    "min_days": 7,
+                    "ratio": {"warning": 0.05, "critical": 0.1},
+                    "zscore": {"warning": 3},
+                    "two_sided": False,
+                },
+                "persistence": {"k": 2, "m": 3},
+            }
+        }
+    )
     t = plan.thresholds[KEY]
     assert t.relative.ratio.critical == 0.1 and t.persistence.k == 2 and t.history_days == 14 + 2

@@ -21,7 +21,7 @@ from monitoring_pipelines.store import SQL_DIR, MetricStore, _split_statements
 
 M = "adult_income"
 D = [None] + [dt.date(2026, 1, i) for i in range(1, 31)]  # D[1] = 2026-01-01
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(day: int, hour: int = 2) -> dt.datetime:
@@ -43,7 +43,11 @@ def plan():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'metrics.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
+    url = (
+        f"sqlite:///{tmp_path / 'metrics.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
     s = MetricStore(url)
     s.migrate()
     yield s
@@ -53,14 +57,27 @@ def store(request, tmp_path):
 def put(store, plan, day: int, family: Family, figures: dict, *, version="1"):
     """Judge and store one family's figures of day ``day``: ``figures`` maps (metric, segment) -> value."""
     values = [MetricValue(family, metric, v, seg) for (metric, seg), v in figures.items()]
-    rows = judge(plan, D[day], values, model_version=version, alias="champion", run_id=f"run-{day}",
-                 history=read_history(store, plan, D[day], [family.value]))
+    rows = judge(
+        plan,
+        D[day],
+        values,
+        model_version=version,
+        alias="champion",
+        run_id=f"run-{day}",
+        history=read_history(store, plan, D[day], [family.value]),
+    )
     store.replace_rows(M, D[day], [family.value], rows)
 
 
 def drift(store, plan, day: int, **scores):
-    put(store, plan, day, Family.DRIFT, {("feature_drift_score", f): v for f, v in scores.items()}
-        | {("feature_drifted", f): float(v >= 0.1) for f, v in scores.items()})
+    put(
+        store,
+        plan,
+        day,
+        Family.DRIFT,
+        {("feature_drift_score", f): v for f, v in scores.items()}
+        | {("feature_drifted", f): float(v >= 0.1) for f, v in scores.items()},
+    )
 
 
 def auc(store, plan, day: int, value):
@@ -83,7 +100,12 @@ def test_breach_opens_segments_attach_severity_escalates_and_ok_days_resolve(sto
     drift(store, plan, 1, age=0.15, education=0.02)
     [opened] = evaluate(store, plan, 1)
     assert (opened.kind, opened.severity, opened.previous_severity) == ("opened", "warning", None)
-    assert (opened.family, opened.metric, opened.segments, opened.segment) == ("drift", "feature_drift_score", ("age",), "age")
+    assert (opened.family, opened.metric, opened.segments, opened.segment) == (
+        "drift",
+        "feature_drift_score",
+        ("age",),
+        "age",
+    )
     assert (opened.day, opened.value, opened.threshold, opened.direction) == (D[1], 0.15, 0.1, "max")
     assert opened.model == M and opened.model_version == "1" and opened.run_id == "health-1"
     assert opened.context["top_drifted_features"][0] == {"feature": "age", "score": 0.15, "drifted": True}
@@ -93,7 +115,12 @@ def test_breach_opens_segments_attach_severity_escalates_and_ok_days_resolve(sto
     assert evaluate(store, plan, 2) == []
     drift(store, plan, 3, age=0.25, education=0.05)
     [esc] = evaluate(store, plan, 3)
-    assert (esc.kind, esc.severity, esc.previous_severity, esc.incident_id) == ("escalated", "critical", "warning", opened.incident_id)
+    assert (esc.kind, esc.severity, esc.previous_severity, esc.incident_id) == (
+        "escalated",
+        "critical",
+        "warning",
+        opened.incident_id,
+    )
     assert esc.segments == ("age", "education") and esc.value == 0.25 and esc.threshold == 0.2
 
     drift(store, plan, 4, age=0.01, education=0.01)
@@ -104,12 +131,23 @@ def test_breach_opens_segments_attach_severity_escalates_and_ok_days_resolve(sto
     assert res.context["ok_days"] == ["2026-01-04", "2026-01-05"] and res.context["resolution"] == "auto"
 
     [inc] = incidents.incidents(store, M).itertuples()
-    assert (inc.state, inc.severity, inc.segments, inc.first_day, inc.last_breach_day, inc.closed_day) == \
-        ("resolved", "critical", ["age", "education"], D[1], D[3], D[5])
+    assert (inc.state, inc.severity, inc.segments, inc.first_day, inc.last_breach_day, inc.closed_day) == (
+        "resolved",
+        "critical",
+        ["age", "education"],
+        D[1],
+        D[3],
+        D[5],
+    )
     assert inc.resolution == "auto" and inc.resolved_by == "auto"
     events = incidents.timeline(store, inc.id)
     assert list(zip(events["kind"], events["day"])) == [
-        ("opened", D[1]), ("attached", D[2]), ("attached", D[3]), ("escalated", D[3]), ("resolved", D[5])]
+        ("opened", D[1]),
+        ("attached", D[2]),
+        ("attached", D[3]),
+        ("escalated", D[3]),
+        ("resolved", D[5]),
+    ]
     assert events.loc[1, "segments"] == ["age", "education"] and list(events["seq"]) == [1, 2, 3, 4, 5]
 
     drift(store, plan, 6, age=0.3)  # a breach after the resolution: a new incident
@@ -230,8 +268,13 @@ def test_acknowledge_then_escalation_reopens_and_a_person_resolves(store, plan):
     res = incidents.resolve(store, opened.incident_id, actor="bob", note="fixed the join", now=at(3, 9))
     assert (res.kind, res.severity, res.previous_severity, res.day) == ("resolved", "ok", "critical", D[3])
     [inc] = incidents.incidents(store, M).itertuples()
-    assert (inc.state, inc.resolution, inc.resolved_by, inc.closed_day, inc.acknowledged_by) == \
-        ("resolved", "manual", "bob", D[3], "alice")
+    assert (inc.state, inc.resolution, inc.resolved_by, inc.closed_day, inc.acknowledged_by) == (
+        "resolved",
+        "manual",
+        "bob",
+        D[3],
+        "alice",
+    )
     assert evaluate(store, plan, 3) == []  # its own day re-run: recorded, not reopened
     with pytest.raises(IncidentError, match=f"incident {opened.incident_id} of model adult_income .* already resolved"):
         incidents.acknowledge(store, opened.incident_id, actor="carol")
@@ -243,8 +286,13 @@ def test_acknowledge_then_escalation_reopens_and_a_person_resolves(store, plan):
     assert kinds(evaluate(store, plan, 4)) == [("opened", "critical")]
     events = incidents.timeline(store, opened.incident_id)
     assert list(zip(events["kind"], events["actor"])) == [
-        ("opened", "auto"), ("acknowledged", "alice"), ("attached", "auto"), ("attached", "auto"),
-        ("escalated", "auto"), ("resolved", "bob")]
+        ("opened", "auto"),
+        ("acknowledged", "alice"),
+        ("attached", "auto"),
+        ("attached", "auto"),
+        ("escalated", "auto"),
+        ("resolved", "bob"),
+    ]
 
 
 def test_timeline_and_response_times(store, plan):
@@ -260,8 +308,12 @@ def test_timeline_and_response_times(store, plan):
 
     events = incidents.timeline(store, a.incident_id)
     assert list(events["kind"]) == ["opened", "acknowledged", "notified", "resolved"]
-    assert events["at"].tolist() == [pd.Timestamp(at(1)), pd.Timestamp(at(1, 5)), pd.Timestamp(at(1, 2)),
-                                     pd.Timestamp(at(3))]
+    assert events["at"].tolist() == [
+        pd.Timestamp(at(1)),
+        pd.Timestamp(at(1, 5)),
+        pd.Timestamp(at(1, 2)),
+        pd.Timestamp(at(3)),
+    ]
     assert events.loc[2, "actor"] == "slack:#ml" and pd.isna(events.loc[2, "day"])
 
     rt = incidents.response_times(store, M).set_index("id")
@@ -287,10 +339,19 @@ def test_no_incidents_give_empty_figures(store, plan):
 
 
 def test_fairness_gap_names_the_worst_group_of_the_attribute(store, plan):
-    put(store, plan, 1, Family.FAIRNESS, {
-        ("equal_opportunity_difference", "sex"): 0.30, ("equal_opportunity_difference", "race"): 0.05,
-        ("true_positive_rate", "sex=Female"): 0.55, ("true_positive_rate", "sex=Male"): 0.85,
-        ("true_positive_rate", "race=White"): 0.80})
+    put(
+        store,
+        plan,
+        1,
+        Family.FAIRNESS,
+        {
+            ("equal_opportunity_difference", "sex"): 0.30,
+            ("equal_opportunity_difference", "race"): 0.05,
+            ("true_positive_rate", "sex=Female"): 0.55,
+            ("true_positive_rate", "sex=Male"): 0.85,
+            ("true_positive_rate", "race=White"): 0.80,
+        },
+    )
     [c] = evaluate(store, plan, 1)
     assert (c.segments, c.value) == (("sex",), 0.30)
     assert c.context["worst_group"] == {"group": "sex=Female", "metric": "true_positive_rate", "value": 0.55}
@@ -298,8 +359,11 @@ def test_fairness_gap_names_the_worst_group_of_the_attribute(store, plan):
 
 def test_update_refuses_rows_of_another_day(store, plan):
     auc(store, plan, 1, 0.7)
-    with pytest.raises(ValueError, match=r"incidents.update\('adult_income', 2026-01-02\): got a row of model "
-                                         r"'adult_income' on 2026-01-01 \(performance.roc_auc\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"incidents.update\('adult_income', 2026-01-02\): got a row of model "
+        r"'adult_income' on 2026-01-01 \(performance.roc_auc\)",
+    ):
         incidents.update(store, plan, D[2], store.rows(M, start=D[1], end=D[1]))
 
 
@@ -331,6 +395,11 @@ def test_the_database_refuses_a_second_open_incident_of_a_metric(store, plan):
     [c] = evaluate(store, plan, 1)
     with pytest.raises(Exception, match="(?i)unique"):
         with store.engine.begin() as conn:
-            conn.execute(text("INSERT INTO incidents (id, model, family, metric, state, severity, segments, first_day, "
-                              "last_breach_day, opened_at, updated_at) VALUES ('x', :m, 'performance', 'roc_auc', 'open', "
-                              "'warning', '[]', '2026-01-05', '2026-01-05', :t, :t)"), {"m": M, "t": at(5).isoformat()})
+            conn.execute(
+                text(
+                    "INSERT INTO incidents (id, model, family, metric, state, severity, segments, first_day, "
+                    "last_breach_day, opened_at, updated_at) VALUES ('x', :m, 'performance', 'roc_auc', 'open', "
+                    "'warning', '[]', '2026-01-05', '2026-01-05', :t, :t)"
+                ),
+                {"m": M, "t": at(5).isoformat()},
+            )

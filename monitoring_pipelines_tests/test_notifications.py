@@ -17,8 +17,17 @@ from sqlalchemy import text
 
 from monitoring_pipelines.errors import PlanError
 from monitoring_pipelines.notify import (
-    ALERT_TYPES, Alert, alert_type, deliver_pending, enqueue, notify, outbox_attempts, outbox_rows, playbook_for,
-    requeue, verify_signature,
+    ALERT_TYPES,
+    Alert,
+    alert_type,
+    deliver_pending,
+    enqueue,
+    notify,
+    outbox_attempts,
+    outbox_rows,
+    playbook_for,
+    requeue,
+    verify_signature,
 )
 from monitoring_pipelines.plan import parse_plan
 from monitoring_pipelines.store import MetricStore
@@ -26,7 +35,7 @@ from monitoring_pipelines_tests.local_servers import HttpReceiver, Reply, SmtpRe
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 1, 12)
-T_OPEN = dt.datetime(2026, 1, 13, 2, 5, tzinfo=dt.timezone.utc)
+T_OPEN = dt.datetime(2026, 1, 13, 2, 5, tzinfo=dt.UTC)
 HMAC_KEY = "whsec-7f3a9c1e5b2d4f60"
 ROUTING_KEY = "R0UT1NGKEY-a1b2c3d4e5f6"
 SMTP_PASSWORD = "smtp-pa55word-Zq81"
@@ -39,8 +48,11 @@ FAST_RETRY = {"attempts_per_call": 3, "backoff_seconds": 0.1, "max_backoff_secon
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'metrics.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_schema_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'metrics.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
     s = MetricStore(url)
     s.migrate()
     yield s
@@ -56,14 +68,29 @@ def make_plan(base_plan, channels: list[dict], **alerts):
 
 def alert(state="opened", severity="critical", incident="inc-1", **kw) -> Alert:
     fields = dict(
-        incident_id=incident, model="adult_income", model_version="3", family="drift",
-        metric="share_of_drifted_features", segment="", day=DAY, severity=severity, state=state,
-        value=0.0 if state == "resolved" else 0.45, threshold=0.4, direction="max",
-        context={"top_drifted_features": [{"feature": "age", "score": 0.31}, {"feature": "education", "score": 0.22}],
-                 "breaches": ["drift.feature_drift_score[age] = 0.31 (critical, threshold 0.2)"]},
-        links={"report": "https://reports.example.com/adult_income/2026-01-12.html",
-               "dagster_run": "https://dagster.example.com/runs/abc123"},
-        opened_at=T_OPEN, at=T_OPEN)
+        incident_id=incident,
+        model="adult_income",
+        model_version="3",
+        family="drift",
+        metric="share_of_drifted_features",
+        segment="",
+        day=DAY,
+        severity=severity,
+        state=state,
+        value=0.0 if state == "resolved" else 0.45,
+        threshold=0.4,
+        direction="max",
+        context={
+            "top_drifted_features": [{"feature": "age", "score": 0.31}, {"feature": "education", "score": 0.22}],
+            "breaches": ["drift.feature_drift_score[age] = 0.31 (critical, threshold 0.2)"],
+        },
+        links={
+            "report": "https://reports.example.com/adult_income/2026-01-12.html",
+            "dagster_run": "https://dagster.example.com/runs/abc123",
+        },
+        opened_at=T_OPEN,
+        at=T_OPEN,
+    )
     fields.update(kw)
     return Alert(**fields)
 
@@ -74,18 +101,26 @@ def slack_channel(name="team-slack", env="TEST_SLACK_URL", **kw):
 
 def table_dump(store: MetricStore) -> str:
     with store.engine.connect() as conn:
-        rows = [*conn.execute(text("SELECT * FROM notification_outbox")),
-                *conn.execute(text("SELECT * FROM notification_attempts"))]
+        rows = [
+            *conn.execute(text("SELECT * FROM notification_outbox")),
+            *conn.execute(text("SELECT * FROM notification_attempts")),
+        ]
     return "\n".join(repr(tuple(r)) for r in rows)
 
 
 # -- plan validation -------------------------------------------------------------------------------------------
 
+
 def test_a_channel_without_its_env_var_name_is_a_plan_error_naming_the_field(plan):
     with pytest.raises(PlanError) as err:
-        make_plan(plan, [{"name": "ops", "type": "webhook", "url_env": "OPS_HOOK_URL"},
-                         {"name": "pager", "type": "pagerduty"},
-                         {"name": "mail", "type": "email", "smtp_host": "localhost", "to": ["a@example.com"]}])
+        make_plan(
+            plan,
+            [
+                {"name": "ops", "type": "webhook", "url_env": "OPS_HOOK_URL"},
+                {"name": "pager", "type": "pagerduty"},
+                {"name": "mail", "type": "email", "smtp_host": "localhost", "to": ["a@example.com"]},
+            ],
+        )
     problems = {(field, msg) for _, field, msg in err.value.problems}
     assert ("alerts.channels[0].hmac_key_env", "required for a webhook channel") in problems
     assert ("alerts.channels[1].routing_key_env", "required for a pagerduty channel") in problems
@@ -115,19 +150,23 @@ def test_channel_fields_of_another_type_and_duplicate_names_are_refused(plan):
 
 # -- playbooks -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("family, metric, kind", [
-    ("quality", "blocking_failed_checks", "data-quality-failure"),
-    ("drift", "share_of_drifted_features", "feature-drift"),
-    ("drift", "feature_drift_score", "feature-drift"),
-    ("drift", "prediction_drift_score", "prediction-drift"),
-    ("performance", "roc_auc", "performance-drop"),
-    ("performance_estimated", "roc_auc", "performance-drop"),
-    ("fairness", "equal_opportunity_difference", "fairness-gap"),
-    ("service", "latency_p99_ms", "latency-error-spike"),
-    ("service", "error_rate", "latency-error-spike"),
-    ("action", "retrain", "failed-retrain"),
-    ("comparison", "roc_auc_delta", "failed-retrain"),
-])
+
+@pytest.mark.parametrize(
+    "family, metric, kind",
+    [
+        ("quality", "blocking_failed_checks", "data-quality-failure"),
+        ("drift", "share_of_drifted_features", "feature-drift"),
+        ("drift", "feature_drift_score", "feature-drift"),
+        ("drift", "prediction_drift_score", "prediction-drift"),
+        ("performance", "roc_auc", "performance-drop"),
+        ("performance_estimated", "roc_auc", "performance-drop"),
+        ("fairness", "equal_opportunity_difference", "fairness-gap"),
+        ("service", "latency_p99_ms", "latency-error-spike"),
+        ("service", "error_rate", "latency-error-spike"),
+        ("action", "retrain", "failed-retrain"),
+        ("comparison", "roc_auc_delta", "failed-retrain"),
+    ],
+)
 def test_each_alert_type_has_a_playbook_in_the_repository(plan, family, metric, kind):
     assert alert_type(family, metric) == kind
     bare = make_plan(plan, []).model_copy(update={"owners": plan.owners.model_copy(update={"playbook": None})})
@@ -136,13 +175,19 @@ def test_each_alert_type_has_a_playbook_in_the_repository(plan, family, metric, 
 
 
 def test_playbook_links_follow_the_plan_overrides(plan):
-    p = make_plan(plan, [], playbooks={"feature-drift": "https://wiki.example.com/drift"},
-                  playbook_base_url="https://git.example.com/ml/blob/main/docs/playbooks/")
+    p = make_plan(
+        plan,
+        [],
+        playbooks={"feature-drift": "https://wiki.example.com/drift"},
+        playbook_base_url="https://git.example.com/ml/blob/main/docs/playbooks/",
+    )
     assert playbook_for(p, "drift", "feature_drifted") == "https://wiki.example.com/drift"
     assert playbook_for(p, "service", "error_rate") == plan.owners.playbook  # the model's own playbook
     no_owner = p.model_copy(update={"owners": plan.owners.model_copy(update={"playbook": None})})
-    assert playbook_for(no_owner, "service", "error_rate") == \
-        "https://git.example.com/ml/blob/main/docs/playbooks/latency-error-spike.md"
+    assert (
+        playbook_for(no_owner, "service", "error_rate")
+        == "https://git.example.com/ml/blob/main/docs/playbooks/latency-error-spike.md"
+    )
     assert set(ALERT_TYPES) == {f.stem for f in (REPO / "docs/playbooks").glob("*.md")} - {"TEMPLATE", "adult_income"}
     assert (REPO / plan.owners.playbook).is_file()
 
@@ -155,6 +200,7 @@ def test_bad_alerts_are_refused_with_the_incident_named():
 
 
 # -- the outbox --------------------------------------------------------------------------------------------------
+
 
 def test_migration_of_the_outbox_is_safe_twice(store):
     assert store.migrate() == []
@@ -179,26 +225,49 @@ def test_enqueue_is_idempotent_per_incident_state_and_channel(store, plan, monke
     rows = outbox_rows(store, "adult_income")
     assert len(rows) == 4 and {r.status for r in rows} == {"pending"} and {r.attempts for r in rows} == {0}
     assert {(r.incident_id, r.state, r.channel_name) for r in rows} == {
-        ("inc-1", "opened", "team-slack"), ("inc-1", "opened", "second"),
-        ("inc-2", "opened", "team-slack"), ("inc-2", "opened", "second")}
+        ("inc-1", "opened", "team-slack"),
+        ("inc-1", "opened", "second"),
+        ("inc-2", "opened", "team-slack"),
+        ("inc-2", "opened", "second"),
+    }
 
 
 def test_routing_follows_min_severity_and_a_resolve_goes_where_the_open_went(store, plan):
-    p = make_plan(plan, [slack_channel("all"), slack_channel("critical-only", min_severity="critical"),
-                         {"name": "pager", "type": "pagerduty", "routing_key_env": "TEST_PD_KEY"}],
-                  min_severity="warning")
+    p = make_plan(
+        plan,
+        [
+            slack_channel("all"),
+            slack_channel("critical-only", min_severity="critical"),
+            {"name": "pager", "type": "pagerduty", "routing_key_env": "TEST_PD_KEY"},
+        ],
+        min_severity="warning",
+    )
     enqueue(store, p, [alert(severity="warning", incident="w")])
     enqueue(store, p, [alert(severity="critical", incident="c")])
-    enqueue(store, p, [alert(state="resolved", severity="ok", incident="w"),
-                       alert(state="resolved", severity="ok", incident="c"),
-                       alert(state="resolved", severity="ok", incident="never-opened")])
+    enqueue(
+        store,
+        p,
+        [
+            alert(state="resolved", severity="ok", incident="w"),
+            alert(state="resolved", severity="ok", incident="c"),
+            alert(state="resolved", severity="ok", incident="never-opened"),
+        ],
+    )
     got = {(r.incident_id, r.state, r.channel_name) for r in outbox_rows(store, "adult_income")}
-    assert got == {("w", "opened", "all"), ("w", "resolved", "all"),
-                   ("c", "opened", "all"), ("c", "opened", "critical-only"), ("c", "opened", "pager"),
-                   ("c", "resolved", "all"), ("c", "resolved", "critical-only"), ("c", "resolved", "pager")}
+    assert got == {
+        ("w", "opened", "all"),
+        ("w", "resolved", "all"),
+        ("c", "opened", "all"),
+        ("c", "opened", "critical-only"),
+        ("c", "opened", "pager"),
+        ("c", "resolved", "all"),
+        ("c", "resolved", "critical-only"),
+        ("c", "resolved", "pager"),
+    }
 
 
 # -- channels ----------------------------------------------------------------------------------------------------
+
 
 def test_slack_gets_a_readable_block_kit_message(store, plan, monkeypatch):
     with HttpReceiver() as slack:
@@ -210,7 +279,9 @@ def test_slack_gets_a_readable_block_kit_message(store, plan, monkeypatch):
     msg = req.json()
     assert msg["text"].startswith("[CRITICAL] adult_income: drift.share_of_drifted_features = 0.45 > 0.4")
     header, facts, *sections = msg["blocks"]
-    assert header["type"] == "header" and "CRITICAL" in header["text"]["text"] and "adult_income" in header["text"]["text"]
+    assert (
+        header["type"] == "header" and "CRITICAL" in header["text"]["text"] and "adult_income" in header["text"]["text"]
+    )
     fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in facts["fields"]}
     assert fields["*Metric*"] == "drift.share_of_drifted_features"
     assert fields["*Value vs threshold*"] == "0.45 &gt; 0.4 (critical level)"
@@ -230,11 +301,23 @@ def test_webhook_is_signed_and_the_signature_verifies_independently(store, plan,
     with HttpReceiver() as hook:
         monkeypatch.setenv("TEST_HOOK_URL", f"{hook.base_url}/alerts")
         monkeypatch.setenv("TEST_HOOK_KEY", HMAC_KEY)
-        p = make_plan(plan, [{"name": "ops-hook", "type": "webhook", "url_env": "TEST_HOOK_URL",
-                              "hmac_key_env": "TEST_HOOK_KEY"}])
-        assert notify(store, p, [alert(context={"worst_group": {"group": "sex=Female", "value": 0.31}},
-                                       family="fairness", metric="equal_opportunity_difference", segment="sex",
-                                       value=0.31, threshold=0.25)]).ok
+        p = make_plan(
+            plan, [{"name": "ops-hook", "type": "webhook", "url_env": "TEST_HOOK_URL", "hmac_key_env": "TEST_HOOK_KEY"}]
+        )
+        assert notify(
+            store,
+            p,
+            [
+                alert(
+                    context={"worst_group": {"group": "sex=Female", "value": 0.31}},
+                    family="fairness",
+                    metric="equal_opportunity_difference",
+                    segment="sex",
+                    value=0.31,
+                    threshold=0.25,
+                )
+            ],
+        ).ok
         (req,) = hook.requests
     stamp, signature = req.headers["x-monitoring-timestamp"], req.headers["x-monitoring-signature"]
     expected = hmac.new(HMAC_KEY.encode(), stamp.encode() + b"." + req.body, hashlib.sha256).hexdigest()
@@ -247,10 +330,21 @@ def test_webhook_is_signed_and_the_signature_verifies_independently(store, plan,
     body = req.json()
     assert body["schema"] == "monitoring_pipelines.alert/v1" and body["event_id"] == "inc-1:opened"
     assert body["model"] == {"name": "adult_income", "version": "3"}
-    assert body["incident"] == {"id": "inc-1", "state": "opened", "severity": "critical",
-                                "opened_at": "2026-01-13T02:05:00+00:00", "at": "2026-01-13T02:05:00+00:00"}
-    assert body["metric"] == {"family": "fairness", "name": "equal_opportunity_difference", "segment": "sex",
-                              "value": 0.31, "threshold": 0.25, "direction": "max"}
+    assert body["incident"] == {
+        "id": "inc-1",
+        "state": "opened",
+        "severity": "critical",
+        "opened_at": "2026-01-13T02:05:00+00:00",
+        "at": "2026-01-13T02:05:00+00:00",
+    }
+    assert body["metric"] == {
+        "family": "fairness",
+        "name": "equal_opportunity_difference",
+        "segment": "sex",
+        "value": 0.31,
+        "threshold": 0.25,
+        "direction": "max",
+    }
     assert body["day"] == "2026-01-12" and body["context"]["worst_group"]["group"] == "sex=Female"
     assert body["links"]["playbook"] == plan.owners.playbook
     assert req.headers["x-monitoring-delivery"] == body["delivery_id"]
@@ -260,22 +354,42 @@ def test_email_reaches_a_real_smtp_server_with_login(store, plan, monkeypatch):
     monkeypatch.setenv("TEST_SMTP_USER", "alerts-bot")
     monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
     with SmtpReceiver(users={"alerts-bot": SMTP_PASSWORD}) as smtp:
-        p = make_plan(plan, [{"name": "risk-mail", "type": "email", "smtp_host": "127.0.0.1",
-                              "smtp_port": smtp.port, "starttls": False, "username_env": "TEST_SMTP_USER",
-                              "password_env": "TEST_SMTP_PASSWORD", "from": "monitoring@example.com",
-                              "to": ["risk-ml@example.com", "oncall@example.com"]}])
+        p = make_plan(
+            plan,
+            [
+                {
+                    "name": "risk-mail",
+                    "type": "email",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp.port,
+                    "starttls": False,
+                    "username_env": "TEST_SMTP_USER",
+                    "password_env": "TEST_SMTP_PASSWORD",
+                    "from": "monitoring@example.com",
+                    "to": ["risk-ml@example.com", "oncall@example.com"],
+                }
+            ],
+        )
         assert notify(store, p, [alert()]).ok
         assert notify(store, p, [alert(state="resolved", severity="ok")]).ok
         opened, resolved = smtp.mails
         assert smtp.logins == [("alerts-bot", SMTP_PASSWORD)] * 2
     assert opened.rcpt_tos == ["risk-ml@example.com", "oncall@example.com"]
     msg = opened.message
-    assert msg["Subject"] == "[CRITICAL] adult_income: drift.share_of_drifted_features = 0.45 > 0.4 (critical level) on 2026-01-12"
+    assert (
+        msg["Subject"]
+        == "[CRITICAL] adult_income: drift.share_of_drifted_features = 0.45 > 0.4 (critical level) on 2026-01-12"
+    )
     assert msg["From"] == "monitoring@example.com" and msg["X-Monitoring-Incident"] == "inc-1"
     plain = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    for expected in ("Value vs threshold: 0.45 > 0.4 (critical level)", "Day: 2026-01-12", "Model version: 3",
-                     "  - age (score 0.31)", "Report: https://reports.example.com/adult_income/2026-01-12.html"):
+    for expected in (
+        "Value vs threshold: 0.45 > 0.4 (critical level)",
+        "Day: 2026-01-12",
+        "Model version: 3",
+        "  - age (score 0.31)",
+        "Report: https://reports.example.com/adult_income/2026-01-12.html",
+    ):
         assert expected in plain
     assert "<h2>[CRITICAL] adult_income" in html and '<a href="https://dagster.example.com/runs/abc123">' in html
     assert "0.45 &gt; 0.4" in html
@@ -286,8 +400,19 @@ def test_email_reaches_a_real_smtp_server_with_login(store, plan, monkeypatch):
 
 def test_email_asking_starttls_of_a_server_without_it_is_a_config_error(store, plan):
     with SmtpReceiver() as smtp:
-        p = make_plan(plan, [{"name": "risk-mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
-                              "from": "monitoring@example.com", "to": ["risk-ml@example.com"]}])  # starttls: default on
+        p = make_plan(
+            plan,
+            [
+                {
+                    "name": "risk-mail",
+                    "type": "email",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp.port,
+                    "from": "monitoring@example.com",
+                    "to": ["risk-ml@example.com"],
+                }
+            ],
+        )  # starttls: default on
         report = notify(store, p, [alert()])
         assert smtp.mails == []
     (bad,) = report.config_errors
@@ -299,8 +424,20 @@ def test_email_asking_starttls_of_a_server_without_it_is_a_config_error(store, p
 def test_email_refused_by_the_server_for_now_is_retried(store, plan):
     with SmtpReceiver() as smtp:
         smtp.data_reply = "451 4.3.0 mailbox busy, try later"
-        p = make_plan(plan, [{"name": "risk-mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
-                              "starttls": False, "from": "monitoring@example.com", "to": ["risk-ml@example.com"]}])
+        p = make_plan(
+            plan,
+            [
+                {
+                    "name": "risk-mail",
+                    "type": "email",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp.port,
+                    "starttls": False,
+                    "from": "monitoring@example.com",
+                    "to": ["risk-ml@example.com"],
+                }
+            ],
+        )
         report = notify(store, p, [alert()])
         (pending,) = report.pending
         assert pending.attempts == 3 and "server replied 451 4.3.0 mailbox busy" in pending.error
@@ -309,21 +446,35 @@ def test_email_refused_by_the_server_for_now_is_retried(store, plan):
         assert len(smtp.mails) == 1
 
 
-def test_pagerduty_is_triggered_on_critical_escalation_and_resolved_with_the_incident_as_dedup_key(store, plan,
-                                                                                                 monkeypatch):
+def test_pagerduty_is_triggered_on_critical_escalation_and_resolved_with_the_incident_as_dedup_key(
+    store, plan, monkeypatch
+):
     with HttpReceiver() as pd, HttpReceiver() as slack:
         pd.default = Reply(202, b'{"status":"success","message":"Event processed","dedup_key":"inc-7"}')
         monkeypatch.setenv("TEST_PD_KEY", ROUTING_KEY)
         monkeypatch.setenv("TEST_SLACK_URL", f"{slack.base_url}/services/{SLACK_TOKEN}")
-        p = make_plan(plan, [slack_channel(), {"name": "pager", "type": "pagerduty", "routing_key_env": "TEST_PD_KEY",
-                                               "url": f"{pd.base_url}/v2/enqueue"}])
+        p = make_plan(
+            plan,
+            [
+                slack_channel(),
+                {
+                    "name": "pager",
+                    "type": "pagerduty",
+                    "routing_key_env": "TEST_PD_KEY",
+                    "url": f"{pd.base_url}/v2/enqueue",
+                },
+            ],
+        )
         assert notify(store, p, [alert(severity="warning", incident="inc-7", value=0.3, threshold=0.2)]).ok
         assert pd.requests == []  # a warning does not page (pagerduty's default min_severity is critical)
         assert notify(store, p, [alert(state="escalated", incident="inc-7")]).ok
         assert notify(store, p, [alert(state="resolved", severity="ok", incident="inc-7")]).ok
         trigger, resolve = (r.json() for r in pd.requests)
-        assert [r.json()["text"].split(":")[0] for r in slack.requests] == \
-            ["[WARNING] adult_income", "[CRITICAL] adult_income", "[RESOLVED] adult_income"]
+        assert [r.json()["text"].split(":")[0] for r in slack.requests] == [
+            "[WARNING] adult_income",
+            "[CRITICAL] adult_income",
+            "[RESOLVED] adult_income",
+        ]
     assert {r.path for r in pd.requests} == {"/v2/enqueue"}
     assert trigger["routing_key"] == ROUTING_KEY and trigger["event_action"] == "trigger"
     assert trigger["dedup_key"] == "inc-7"
@@ -340,8 +491,9 @@ def test_pagerduty_is_triggered_on_critical_escalation_and_resolved_with_the_inc
 
 # -- failures ------------------------------------------------------------------------------------------------------
 
+
 def _later(seconds: float = 3600) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
 
 
 def test_http_5xx_is_retried_with_backoff_then_kept_pending_and_delivered_by_a_later_call(store, plan, monkeypatch):
@@ -352,8 +504,10 @@ def test_http_5xx_is_retried_with_backoff_then_kept_pending_and_delivered_by_a_l
         report = notify(store, p, [alert()])
         (out,) = report.pending
         assert not report.ok and out.attempts == 3
-        assert out.error == f"model adult_income, channel team-slack (slack) at {slack.base_url}: " \
-                            "HTTP 500 Internal Server Error: rollup_error"
+        assert (
+            out.error == f"model adult_income, channel team-slack (slack) at {slack.base_url}: "
+            "HTTP 500 Internal Server Error: rollup_error"
+        )
         gaps = [b.at - a.at for a, b in zip(slack.requests, slack.requests[1:])]
         assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # backoff 0.1 s, doubling
         (row,) = outbox_rows(store, "adult_income")
@@ -387,8 +541,11 @@ def test_connection_refused_and_timeout_keep_the_notification_pending(store, pla
     with HttpReceiver() as slow:
         slow.default = Reply(hang=1.5)
         monkeypatch.setenv("TEST_SLACK_URL_2", f"{slow.base_url}/services/{SLACK_TOKEN}")
-        p = make_plan(plan, [slack_channel(), slack_channel("slow", "TEST_SLACK_URL_2")],
-                      retry={**FAST_RETRY, "timeout_seconds": 0.3})
+        p = make_plan(
+            plan,
+            [slack_channel(), slack_channel("slow", "TEST_SLACK_URL_2")],
+            retry={**FAST_RETRY, "timeout_seconds": 0.3},
+        )
         report = notify(store, p, [alert()])
         by_channel = {o.channel: o for o in report.pending}
         assert by_channel["team-slack"].error.endswith(": connection refused")
@@ -400,8 +557,9 @@ def test_connection_refused_and_timeout_keep_the_notification_pending(store, pla
 def test_a_dead_channel_costs_one_notification_per_call_and_a_resolve_waits_for_its_open(store, plan, monkeypatch):
     monkeypatch.setenv("TEST_SLACK_URL", f"http://127.0.0.1:{closed_port()}/x")
     p = make_plan(plan, [slack_channel()])
-    report = notify(store, p, [alert(incident="a"), alert(incident="b"), alert(state="resolved", severity="ok",
-                                                                               incident="a")])
+    report = notify(
+        store, p, [alert(incident="a"), alert(incident="b"), alert(state="resolved", severity="ok", incident="a")]
+    )
     assert [(o.incident_id, o.attempts) for o in report.attempted] == [("a", 3)]
     assert [(o.incident_id, o.state) for o in report.waiting] == [("b", "opened"), ("a", "resolved")]
     assert "failed earlier in this call" in report.waiting[0].error
@@ -420,7 +578,10 @@ def test_http_4xx_is_a_config_error_not_retried_and_a_person_can_requeue_it(stor
             report = notify(store, p, [alert()])
         (bad,) = report.config_errors
         assert bad.attempts == 1 and len(slack.requests) == 1
-        assert bad.error == f"model adult_income, channel team-slack (slack) at {slack.base_url}: HTTP 404 Not Found: no_service"
+        assert (
+            bad.error
+            == f"model adult_income, channel team-slack (slack) at {slack.base_url}: HTTP 404 Not Found: no_service"
+        )
         assert bad.error in caplog.text and "re-queue" in caplog.text
         assert "1 notification(s) in config_error wait for a person" in report.summary()
         assert deliver_pending(store, p, now=_later()).attempted == ()  # never retried by itself
@@ -434,14 +595,22 @@ def test_http_4xx_is_a_config_error_not_retried_and_a_person_can_requeue_it(stor
 def test_a_malformed_url_and_an_unset_env_var_are_config_errors_naming_variable_and_field(store, plan, monkeypatch):
     monkeypatch.setenv("TEST_SLACK_URL", f"htps:/hooks.example.com/services/{SLACK_TOKEN}")
     monkeypatch.delenv("TEST_HOOK_URL", raising=False)
-    p = make_plan(plan, [slack_channel(), {"name": "ops-hook", "type": "webhook", "url_env": "TEST_HOOK_URL",
-                                           "hmac_key_env": "TEST_HOOK_KEY"}])
+    p = make_plan(
+        plan,
+        [
+            slack_channel(),
+            {"name": "ops-hook", "type": "webhook", "url_env": "TEST_HOOK_URL", "hmac_key_env": "TEST_HOOK_KEY"},
+        ],
+    )
     report = notify(store, p, [alert()])
     errors = {o.channel: o.error for o in report.config_errors}
-    assert errors["team-slack"].startswith("model adult_income, channel team-slack (slack): $TEST_SLACK_URL is not "
-                                           "a valid http(s) URL")
-    assert errors["ops-hook"] == ("model adult_income, channel ops-hook (webhook): environment variable TEST_HOOK_URL "
-                                  "(alerts.channels[1].url_env) is not set")
+    assert errors["team-slack"].startswith(
+        "model adult_income, channel team-slack (slack): $TEST_SLACK_URL is not a valid http(s) URL"
+    )
+    assert errors["ops-hook"] == (
+        "model adult_income, channel ops-hook (webhook): environment variable TEST_HOOK_URL "
+        "(alerts.channels[1].url_env) is not set"
+    )
     assert SLACK_TOKEN not in repr(report) + table_dump(store)
 
 
@@ -468,7 +637,8 @@ def test_two_delivery_processes_never_send_one_notification_twice(store, plan, m
         [t.start() for t in threads]
         [t.join() for t in threads]
         assert sorted(json.loads(r.body)["text"] for r in slack.requests) == sorted(
-            json.loads(r.payload)["text"] for r in outbox_rows(store, "adult_income"))
+            json.loads(r.payload)["text"] for r in outbox_rows(store, "adult_income")
+        )
         assert len(slack.requests) == 6
     assert {r.status for r in outbox_rows(store, "adult_income")} == {"delivered"}
 
@@ -476,11 +646,17 @@ def test_two_delivery_processes_never_send_one_notification_twice(store, plan, m
 def test_secrets_never_appear_in_anything_written(store, plan, monkeypatch, caplog):
     """Every channel, failing in every way, then recovering: the secret values appear nowhere except in the
     auth mechanism itself (the request URL of Slack/webhook, the PagerDuty routing_key field, the SMTP login)."""
-    with HttpReceiver() as slack, HttpReceiver() as hook, HttpReceiver() as pd, \
-            SmtpReceiver(users={"bot": SMTP_PASSWORD}) as smtp:
+    with (
+        HttpReceiver() as slack,
+        HttpReceiver() as hook,
+        HttpReceiver() as pd,
+        SmtpReceiver(users={"bot": SMTP_PASSWORD}) as smtp,
+    ):
         # failing receivers echo the request path in their error page, as some do
-        slack.reply(Reply(500, f"boom at /services/{SLACK_TOKEN}".encode()),
-                    Reply(403, f"forbidden /services/{SLACK_TOKEN}".encode()))
+        slack.reply(
+            Reply(500, f"boom at /services/{SLACK_TOKEN}".encode()),
+            Reply(403, f"forbidden /services/{SLACK_TOKEN}".encode()),
+        )
         hook.reply(Reply(503, b"down"))
         pd.reply(Reply(400, f"bad routing_key {ROUTING_KEY}".encode()))
         monkeypatch.setenv("TEST_SLACK_URL", f"{slack.base_url}/services/{SLACK_TOKEN}")
@@ -489,13 +665,30 @@ def test_secrets_never_appear_in_anything_written(store, plan, monkeypatch, capl
         monkeypatch.setenv("TEST_PD_KEY", ROUTING_KEY)
         monkeypatch.setenv("TEST_SMTP_USER", "bot")
         monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
-        p = make_plan(plan, [
-            slack_channel(),
-            {"name": "hook", "type": "webhook", "url_env": "TEST_HOOK_URL", "hmac_key_env": "TEST_HOOK_KEY"},
-            {"name": "pager", "type": "pagerduty", "routing_key_env": "TEST_PD_KEY", "url": f"{pd.base_url}/v2/enqueue"},
-            {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "starttls": False,
-             "username_env": "TEST_SMTP_USER", "password_env": "TEST_SMTP_PASSWORD", "from": "m@example.com",
-             "to": ["o@example.com"]}])
+        p = make_plan(
+            plan,
+            [
+                slack_channel(),
+                {"name": "hook", "type": "webhook", "url_env": "TEST_HOOK_URL", "hmac_key_env": "TEST_HOOK_KEY"},
+                {
+                    "name": "pager",
+                    "type": "pagerduty",
+                    "routing_key_env": "TEST_PD_KEY",
+                    "url": f"{pd.base_url}/v2/enqueue",
+                },
+                {
+                    "name": "mail",
+                    "type": "email",
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp.port,
+                    "starttls": False,
+                    "username_env": "TEST_SMTP_USER",
+                    "password_env": "TEST_SMTP_PASSWORD",
+                    "from": "m@example.com",
+                    "to": ["o@example.com"],
+                },
+            ],
+        )
         with caplog.at_level(logging.DEBUG):
             reports = [notify(store, p, [alert()])]
             reports.append(deliver_pending(store, p, now=_later()))

@@ -22,12 +22,14 @@ def make_day(n=2000, positive_share=0.5, seed=0):
     label = (rng.random(n) < positive_share).astype(int)
     logit = rng.normal(0, 1.5, n) + 2.0 * (label - 0.5) + np.log(positive_share / (1 - positive_share))
     score = 1 / (1 + np.exp(-logit))
-    preds = pd.DataFrame({
-        "request_id": [f"r{seed}-{i:05d}" for i in range(n)],
-        "score": score,
-        "predicted_label": (score >= 0.5).astype(int),
-        "age": rng.integers(18, 90, n),
-    })
+    preds = pd.DataFrame(
+        {
+            "request_id": [f"r{seed}-{i:05d}" for i in range(n)],
+            "score": score,
+            "predicted_label": (score >= 0.5).astype(int),
+            "age": rng.integers(18, 90, n),
+        }
+    )
     labels = pd.DataFrame({"request_id": preds["request_id"], "label": label})
     return preds, labels.sample(frac=1, random_state=seed).reset_index(drop=True)
 
@@ -70,8 +72,9 @@ def test_partly_labelled_day_scores_only_labelled_rows():
 
     truth = preds.merge(labels, on="request_id")
     assert (r.labelled_rows, r.label_coverage) == (1300, 0.65)
-    assert figures(r) == pytest.approx(sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]),
-                                       abs=1e-9, rel=0)
+    assert figures(r) == pytest.approx(
+        sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]), abs=1e-9, rel=0
+    )
 
 
 def test_labels_of_other_days_are_ignored():
@@ -132,8 +135,9 @@ def test_missing_labels_and_missing_scores():
     truth = preds.merge(labels.dropna(), on="request_id").dropna(subset=["score"])
     assert r.labelled_rows == 350
     assert r.evaluated_rows == len(truth) < 350
-    assert figures(r) == pytest.approx(sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]),
-                                       abs=1e-9, rel=0)
+    assert figures(r) == pytest.approx(
+        sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]), abs=1e-9, rel=0
+    )
 
 
 def test_relabelled_id_counts_once_with_the_last_label():
@@ -204,9 +208,11 @@ def test_headline_and_metrics_shape():
 
 
 def test_importing_the_computation_modules_does_not_import_sklearn_or_fairlearn():
-    code = ("import sys; import monitoring_pipelines.performance, monitoring_pipelines.fairness, "
-            "monitoring_pipelines.service; "
-            "print(sorted(m for m in ('sklearn', 'fairlearn', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys; import monitoring_pipelines.performance, monitoring_pipelines.fairness, "
+        "monitoring_pipelines.service; "
+        "print(sorted(m for m in ('sklearn', 'fairlearn', 'scipy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -244,8 +250,9 @@ def calibrated_blocks(shift=0.0, per_bin=100):
         positives = round(c * per_bin)
         scores += [c + shift] * per_bin
         ys += [1] * positives + [0] * (per_bin - positives)
-    preds = pd.DataFrame({"request_id": range(len(scores)), "score": scores,
-                          "predicted_label": (np.array(scores) >= 0.5).astype(int)})
+    preds = pd.DataFrame(
+        {"request_id": range(len(scores)), "score": scores, "predicted_label": (np.array(scores) >= 0.5).astype(int)}
+    )
     return preds, pd.DataFrame({"request_id": range(len(ys)), "label": ys})
 
 
@@ -255,8 +262,9 @@ def test_ece_equals_independent_computations():
     truth = preds.merge(labels, on="request_id")
     by_hist = ece_by_histogram(truth["label"], truth["score"])
     assert r.expected_calibration_error == pytest.approx(by_hist, abs=1e-12, rel=0)
-    assert r.expected_calibration_error == pytest.approx(ece_by_pandas_cut(truth["label"], truth["score"]),
-                                                         abs=1e-12, rel=0)
+    assert r.expected_calibration_error == pytest.approx(
+        ece_by_pandas_cut(truth["label"], truth["score"]), abs=1e-12, rel=0
+    )
     assert 0.01 < r.expected_calibration_error < 0.5  # these synthetic scores are not calibrated
 
 
@@ -266,8 +274,9 @@ def test_ece_of_partly_labelled_day_uses_evaluated_rows_only():
     r = performance.compute(preds, labels.iloc[:2000], **COLS, min_coverage=0.5)
     truth = preds.merge(labels.iloc[:2000], on="request_id").dropna(subset=["score"])
     assert r.evaluated_rows == len(truth)
-    assert r.expected_calibration_error == pytest.approx(ece_by_histogram(truth["label"], truth["score"]),
-                                                         abs=1e-12, rel=0)
+    assert r.expected_calibration_error == pytest.approx(
+        ece_by_histogram(truth["label"], truth["score"]), abs=1e-12, rel=0
+    )
 
 
 def test_ece_of_perfectly_calibrated_scores_is_near_zero():
@@ -277,8 +286,9 @@ def test_ece_of_perfectly_calibrated_scores_is_near_zero():
     # y drawn from Bernoulli(score): calibrated in expectation, ECE only sampling noise (~ sqrt(c(1-c)/n_b))
     rng = np.random.default_rng(22)
     score = rng.random(200_000)
-    preds = pd.DataFrame({"request_id": range(len(score)), "score": score,
-                          "predicted_label": (score >= 0.5).astype(int)})
+    preds = pd.DataFrame(
+        {"request_id": range(len(score)), "score": score, "predicted_label": (score >= 0.5).astype(int)}
+    )
     labels = pd.DataFrame({"request_id": range(len(score)), "label": (rng.random(len(score)) < score).astype(int)})
     r = performance.compute(preds, labels, **COLS, min_coverage=1.0)
     assert r.expected_calibration_error < 0.005
@@ -339,13 +349,15 @@ def test_clean_day_counts_no_bad_input():
 def test_duplicate_label_ids_are_counted_once_per_id():
     preds, labels = make_day(n=300, seed=31)
     ids = labels["request_id"]
-    extra = pd.concat([
-        labels[ids.isin(ids.iloc[:3])],                       # 3 ids delivered twice, same label
-        labels[ids == ids.iloc[3]].assign(label=lambda d: 1 - d["label"]),   # 1 id relabelled ...
-        labels[ids == ids.iloc[3]],                           # ... and relabelled back: 3 rows, one id
-        pd.DataFrame({"request_id": ["other-day-1"] * 2, "label": [0, 1]}),  # another day's id twice: not ours
-        labels[ids == ids.iloc[4]].assign(label=np.nan),     # a missing label is not a label: no duplicate
-    ])
+    extra = pd.concat(
+        [
+            labels[ids.isin(ids.iloc[:3])],  # 3 ids delivered twice, same label
+            labels[ids == ids.iloc[3]].assign(label=lambda d: 1 - d["label"]),  # 1 id relabelled ...
+            labels[ids == ids.iloc[3]],  # ... and relabelled back: 3 rows, one id
+            pd.DataFrame({"request_id": ["other-day-1"] * 2, "label": [0, 1]}),  # another day's id twice: not ours
+            labels[ids == ids.iloc[4]].assign(label=np.nan),  # a missing label is not a label: no duplicate
+        ]
+    )
     r = performance.compute(preds, pd.concat([labels, extra]), **COLS, min_coverage=0.5)
     assert r.labels_duplicate_ids == 4
     assert metric_values(r)["labels_duplicate_ids"] == 4.0
@@ -362,7 +374,7 @@ def test_labels_outside_the_classes_are_counted_and_left_out():
     bad = {0: 2, 1: -1, 2: 0.5, 3: "1", 4: "yes"}  # 5 labels outside {0, 1}
     for row, value in bad.items():
         labels.at[row, "label"] = value
-    labels.at[5, "label"] = 1.0   # in the classes by value
+    labels.at[5, "label"] = 1.0  # in the classes by value
     labels.at[6, "label"] = True  # likewise
     other_day = pd.DataFrame({"request_id": ["other-day-1", "other-day-2"], "label": [7, "x"]})  # not this day's
     r = performance.compute(preds, pd.concat([labels, other_day]), **COLS, min_coverage=0.5)
@@ -372,8 +384,9 @@ def test_labels_outside_the_classes_are_counted_and_left_out():
 
     valid = labels.drop(index=list(bad)).astype({"label": int})
     truth = preds.merge(valid, on="request_id")
-    assert figures(r) == pytest.approx(sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]),
-                                       abs=1e-9, rel=0)
+    assert figures(r) == pytest.approx(
+        sklearn_figures(truth["label"], truth["score"], truth["predicted_label"]), abs=1e-9, rel=0
+    )
 
 
 def test_out_of_class_relabel_wins_and_is_counted():
@@ -393,8 +406,9 @@ def test_scores_out_of_range_is_a_metric_row_also_on_partial_days():
     p = performance.compute(preds, few, **COLS, min_coverage=0.5)
     assert p.partial and p.scores_out_of_range == 3 and metric_values(p)["scores_out_of_range"] == 3.0
     # an unlabelled bad score is not among the evaluated rows
-    q = performance.compute(preds, labels[~labels["request_id"].isin(preds["request_id"].iloc[:1])],
-                            **COLS, min_coverage=0.5)
+    q = performance.compute(
+        preds, labels[~labels["request_id"].isin(preds["request_id"].iloc[:1])], **COLS, min_coverage=0.5
+    )
     assert q.scores_out_of_range == 2
 
 
@@ -423,8 +437,9 @@ def test_join_labels_equals_an_inner_merge_in_prediction_order():
     preds, labels = make_day(n=1000, seed=40)
     other_days = pd.DataFrame({"request_id": [f"other-{i}" for i in range(300)], "label": 1})
     labels = pd.concat([labels.iloc[:700], other_days]).sample(frac=1, random_state=1)
-    j = performance.join_labels(preds, labels, id_col="request_id", label_col="label", columns=["score", "age"],
-                                as_col="y")
+    j = performance.join_labels(
+        preds, labels, id_col="request_id", label_col="label", columns=["score", "age"], as_col="y"
+    )
     expected = preds[["request_id", "score", "age"]].merge(labels.rename(columns={"label": "y"}), on="request_id")
     pd.testing.assert_frame_equal(j.rows, expected)
     assert (j.duplicate_ids, j.out_of_classes) == (0, 0)
@@ -436,8 +451,12 @@ def test_join_labels_counts_and_leaves_out_bad_labels():
     preds, labels = make_day(n=100, seed=41)
     labels = labels.astype({"label": object})
     ids = labels["request_id"]
-    extra = pd.DataFrame({"request_id": [ids[0], ids[0], ids[1], ids[2], "other-day"],
-                          "label": [1, 7, 1 - labels.at[1, "label"], None, "x"]})
+    extra = pd.DataFrame(
+        {
+            "request_id": [ids[0], ids[0], ids[1], ids[2], "other-day"],
+            "label": [1, 7, 1 - labels.at[1, "label"], None, "x"],
+        }
+    )
     j = performance.join_labels(preds, pd.concat([labels, extra]), id_col="request_id", label_col="label")
     assert (j.duplicate_ids, j.out_of_classes) == (2, 1)  # ids 0 and 1 relabelled (2's None is not a label)
     got = dict(zip(j.rows["request_id"], j.rows["label"]))
@@ -450,8 +469,9 @@ def test_join_labels_with_repeated_prediction_ids_gives_the_merge_answer():
     j = performance.join_labels(preds, labels, id_col="request_id", label_col="label", columns=["score"])
     pd.testing.assert_frame_equal(j.rows, preds[["request_id", "score"]].merge(labels, on="request_id"))
     with pytest.raises(ValueError, match="as_col"):
-        performance.join_labels(preds, labels, id_col="request_id", label_col="label", columns=["score"],
-                                as_col="score")
+        performance.join_labels(
+            preds, labels, id_col="request_id", label_col="label", columns=["score"], as_col="score"
+        )
 
 
 def test_fairness_on_join_labels_equals_fairness_on_a_merge():
@@ -460,7 +480,13 @@ def test_fairness_on_join_labels_equals_fairness_on_a_merge():
     preds, labels = make_day(n=2000, seed=43)
     preds["sex"] = np.where(np.arange(2000) % 3 == 0, "Female", "Male")
     kw = dict(label_col="y", prediction_col="predicted_label", protected_attributes=["sex"], min_group_size=10)
-    joined = performance.join_labels(preds, labels.iloc[:1500], id_col="request_id", label_col="label",
-                                     columns=["predicted_label", "sex"], as_col="y").rows
+    joined = performance.join_labels(
+        preds,
+        labels.iloc[:1500],
+        id_col="request_id",
+        label_col="label",
+        columns=["predicted_label", "sex"],
+        as_col="y",
+    ).rows
     merged = preds.merge(labels.iloc[:1500].rename(columns={"label": "y"}), on="request_id")
     assert fairness.compute(joined, **kw) == fairness.compute(merged, **kw)

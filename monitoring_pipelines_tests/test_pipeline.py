@@ -36,8 +36,9 @@ def world(demo_world):
 def _serve(world, day_index: int, labels: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     w = world[0]
     day = w.plan.schedule.start_date + dt.timedelta(days=day_index - 1)
-    preds, labs = scenario.simulate_day(w.plan, day_index, day, w.pool, w.model, w.version,
-                                        np.random.default_rng([scenario.SEED, day_index]))
+    preds, labs = scenario.simulate_day(
+        w.plan, day_index, day, w.pool, w.model, w.version, np.random.default_rng([scenario.SEED, day_index])
+    )
     scenario.write_day(w.plan, preds, labs if labels else labs.iloc[0:0])
     return preds, labs
 
@@ -45,14 +46,18 @@ def _serve(world, day_index: int, labels: bool = False) -> tuple[pd.DataFrame, p
 def _nightly(world, day: str, **kw):
     _, defs, instance, _ = world
     return defs.resolve_job_def(n.scoped(M, n.NIGHTLY_MONITORING)).execute_in_process(
-        instance=instance, partition_key=day, raise_on_error=False, **kw)
+        instance=instance, partition_key=day, raise_on_error=False, **kw
+    )
 
 
 def _tick(world, sensor: str, cursor=None):
     _, defs, instance, _ = world
     s = defs.resolve_sensor_def(n.scoped(M, sensor))
-    return s.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                                   resources=defs.resources, sensor_name=s.name))
+    return s.evaluate_tick(
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources, sensor_name=s.name
+        )
+    )
 
 
 def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion(world):
@@ -62,8 +67,15 @@ def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
     rows = world[3].rows(M, start=dt.date(2026, 1, 2), end=dt.date(2026, 1, 2))
-    assert set(rows["family"]) == {"quality", "drift", "performance", "performance_estimated", "fairness", "service",
-                                   "comparison"}
+    assert set(rows["family"]) == {
+        "quality",
+        "drift",
+        "performance",
+        "performance_estimated",
+        "fairness",
+        "service",
+        "comparison",
+    }
     assert set(rows["model_version"]) == {world[0].version} and set(rows["alias"]) == {"champion"}
     assert set(rows["run_id"]) == {result.run_id}
     figure = rows.set_index(["family", "metric", "segment"])["value"]
@@ -91,8 +103,9 @@ def test_rerunning_a_day_replaces_its_rows_and_never_duplicates_them(world):
     assert first.success and second.success and len(after) == len(before) > 50
     assert set(after["run_id"]) == {second.run_id}
     key = ["family", "metric", "segment"]
-    pd.testing.assert_series_equal(before.set_index(key)["value"].sort_index(),
-                                   after.set_index(key)["value"].sort_index())
+    pd.testing.assert_series_equal(
+        before.set_index(key)["value"].sort_index(), after.set_index(key)["value"].sort_index()
+    )
 
 
 def test_a_broken_feature_pipeline_fails_its_blocking_check_and_stops_every_decision(world):
@@ -115,7 +128,12 @@ def test_a_broken_feature_pipeline_fails_its_blocking_check_and_stops_every_deci
 
     [inc] = incidents.incidents(world[3], M).itertuples()
     assert (inc.family, inc.metric, inc.severity, inc.state, inc.first_day) == (
-        "quality", "blocking_failed_checks", "critical", "open", dt.date(2026, 1, 8))
+        "quality",
+        "blocking_failed_checks",
+        "critical",
+        "open",
+        dt.date(2026, 1, 8),
+    )
     # a later launch of the label-dependent assets (e.g. by hand) refuses the broken day too
     rerun = _nightly(world, "2026-01-08", asset_selection=[dg.AssetKey([M, n.PERFORMANCE])])
     assert not rerun.success
@@ -141,14 +159,17 @@ def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(w
     scenario.write_day(w.plan, preds, labels)  # labels of day 4 land (filed under their arrival days)
     data = _tick(world, n.LABELS_SENSOR, cursor)
     assert [(r.partition_key, sorted(k.path[-1] for k in r.asset_selection)) for r in data.run_requests] == [
-        ("2026-01-04", sorted(n.LABEL_DEPENDENT))]
+        ("2026-01-04", sorted(n.LABEL_DEPENDENT))
+    ]
     rr = data.run_requests[0]
     rerun = defs.resolve_job_def(n.scoped(M, n.NIGHTLY_MONITORING)).execute_in_process(
-        instance=instance, partition_key=rr.partition_key, asset_selection=rr.asset_selection, tags=rr.tags)
+        instance=instance, partition_key=rr.partition_key, asset_selection=rr.asset_selection, tags=rr.tags
+    )
     assert rerun.success
     final = store.rows(M, family="performance", start=day, end=day).set_index("metric")
-    assert len(final) == len(store.rows(M, family="performance", start=day, end=day).drop_duplicates(
-        ["metric", "segment"]))
+    assert len(final) == len(
+        store.rows(M, family="performance", start=day, end=day).drop_duplicates(["metric", "segment"])
+    )
     served = preds[preds["score"].notna()].merge(labels, on="request_id")
     assert final.loc["label_coverage", "value"] == pytest.approx(len(served) / preds["score"].notna().sum())
     assert final.loc["roc_auc", "value"] == pytest.approx(roc_auc_score(served["label"], served["score"]), abs=1e-12)
@@ -157,8 +178,13 @@ def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(w
     assert not _tick(world, n.LABELS_SENSOR, data.cursor).run_requests
     # labels for requests no monitored day served are counted, not silently used or lost
     lab = w.plan.data.labels
-    stray = pd.DataFrame({lab.id: ["no-such-request-1", "no-such-request-2"], lab.label: [1, 0],
-                          lab.labelled_at: pd.Timestamp("2026-01-10 12:00", tz="UTC")})  # a new arrival file
+    stray = pd.DataFrame(
+        {
+            lab.id: ["no-such-request-1", "no-such-request-2"],
+            lab.label: [1, 0],
+            lab.labelled_at: pd.Timestamp("2026-01-10 12:00", tz="UTC"),
+        }
+    )  # a new arrival file
     scenario.write_day(w.plan, preds, stray)
     after = _tick(world, n.LABELS_SENSOR, data.cursor)
     assert not after.run_requests and after.skip_message.endswith("; 2 match no monitored request")
@@ -167,10 +193,16 @@ def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(w
 
 def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_next(world, monkeypatch):
     w, defs, instance, store = world
-    strict = w.plan.model_copy(update={"thresholds": {
-        **w.plan.thresholds,
-        "drift.share_of_drifted_features": w.plan.thresholds["drift.share_of_drifted_features"].model_copy(
-            update={"warning": 0.01, "critical": 0.05})}})
+    strict = w.plan.model_copy(
+        update={
+            "thresholds": {
+                **w.plan.thresholds,
+                "drift.share_of_drifted_features": w.plan.thresholds["drift.share_of_drifted_features"].model_copy(
+                    update={"warning": 0.01, "critical": 0.05}
+                ),
+            }
+        }
+    )
     defs = build_definitions([strict])
     world = (w, defs, instance, store)
     for i in (29, 30):
@@ -183,7 +215,8 @@ def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_n
     # the retrain runs; with no labels in its window it refuses, and says so in the audit trail
     rr = data.run_requests[0]
     run = defs.resolve_job_def(n.scoped(M, n.RETRAIN_MODEL)).execute_in_process(
-        instance=instance, run_config=rr.run_config, tags=rr.tags, raise_on_error=False)
+        instance=instance, run_config=rr.run_config, tags=rr.tags, raise_on_error=False
+    )
     assert not run.success
     audit = store.actions(M)
     assert list(audit["action"]) == ["retrain"] and list(audit["status"]) == ["refused"]
@@ -193,10 +226,14 @@ def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_n
 def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_not_dropped(world):
     w = world[0]
     day = dt.date(2026, 1, 5)
-    preds, _ = scenario.simulate_day(w.plan, 5, day, w.pool, w.model, w.version,
-                                     np.random.default_rng([scenario.SEED, 5]))
-    scenario.write_day(w.plan, preds.drop(columns=["sex"]), preds.iloc[0:0][[]].assign(
-        request_id=[], label=[], labelled_at=pd.Series([], dtype="datetime64[ns, UTC]")))
+    preds, _ = scenario.simulate_day(
+        w.plan, 5, day, w.pool, w.model, w.version, np.random.default_rng([scenario.SEED, 5])
+    )
+    scenario.write_day(
+        w.plan,
+        preds.drop(columns=["sex"]),
+        preds.iloc[0:0][[]].assign(request_id=[], label=[], labelled_at=pd.Series([], dtype="datetime64[ns, UTC]")),
+    )
     result = _nightly(world, "2026-01-05")
     assert result.success  # not blocking: the day is still monitored
     failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
@@ -218,10 +255,15 @@ def strict_world(demo_world):
     """The demo world with a plan whose p99 latency always breaches (warning at 1 ms), after two days in a row."""
     from monitoring_pipelines.plan import IncidentSettings, Threshold
 
-    plan = demo_world.plan.model_copy(update={
-        "thresholds": {**demo_world.plan.thresholds,
-                       "service.latency_p99_ms": Threshold(warning=1, persistence={"k": 2, "m": 2})},
-        "incidents": IncidentSettings(resolve_after_ok_days=1)})
+    plan = demo_world.plan.model_copy(
+        update={
+            "thresholds": {
+                **demo_world.plan.thresholds,
+                "service.latency_p99_ms": Threshold(warning=1, persistence={"k": 2, "m": 2}),
+            },
+            "incidents": IncidentSettings(resolve_after_ok_days=1),
+        }
+    )
     with dg.instance_for_test() as instance:
         defs = build_definitions([plan])
         store = MetricStore()
@@ -251,7 +293,11 @@ def test_nightly_runs_hold_a_single_breach_back_then_open_one_incident_and_rerun
     assert health["status.service"].value == "warning" and "2 of 2" in health["breach_list"].value
     [change] = health["incident_changes_json"].value
     assert (change["change"], change["family"], change["metric"], change["day"]) == (
-        "opened", "service", "latency_p99_ms", "2026-01-03")
+        "opened",
+        "service",
+        "latency_p99_ms",
+        "2026-01-03",
+    )
     assert health["open_incidents"].value == 1 and change["incident"] in health["open_incident_list"].value
     # the unpartitioned incidents summary is part of the nightly job
     summary = second.asset_materializations_for_node(f"{M}__{n.INCIDENTS}")[0].metadata

@@ -65,7 +65,12 @@ def test_bundled_plan_loads(monkeypatch):
 
 def test_yaml_on_yes_off_stay_strings_and_only_true_false_are_booleans():
     assert read_yaml("on: [drift.critical]\na: yes\nb: off\nc: true\nd: False") == {
-        "on": ["drift.critical"], "a": "yes", "b": "off", "c": True, "d": False}
+        "on": ["drift.critical"],
+        "a": "yes",
+        "b": "off",
+        "c": True,
+        "d": False,
+    }
 
 
 def test_impossible_date_is_reported_at_its_field_instead_of_crashing_the_yaml_reader(tmp_path):
@@ -90,73 +95,91 @@ def test_plans_dir_comes_from_the_environment(tmp_path, monkeypatch):
 
 THRESHOLDS = "thresholds"
 MISTAKES = {
-    "unknown top-level key": (
-        [(("colour",), "red")],
-        [("colour", "Extra inputs are not permitted")]),
+    "unknown top-level key": ([(("colour",), "red")], [("colour", "Extra inputs are not permitted")]),
     "unknown nested key": (
         [(("data", "predictions", "colour"), "red")],
-        [("data.predictions.colour", "Extra inputs are not permitted")]),
+        [("data.predictions.colour", "Extra inputs are not permitted")],
+    ),
     "feature both numerical and categorical": (
         [(("features", "categorical"), ["workclass", "age"])],
-        [("features.categorical[1]", "column 'age' is listed twice (also at features.numerical[0])")]),
+        [("features.categorical[1]", "column 'age' is listed twice (also at features.numerical[0])")],
+    ),
     "feature equal to a mapped column": (
         [(("features", "context"), ["sex", "race", "score"])],
-        [("features.context[2]", "column 'score' is listed twice (also at data.predictions.score)")]),
+        [("features.context[2]", "column 'score' is listed twice (also at data.predictions.score)")],
+    ),
     "warning beyond critical, direction max": (
         [((THRESHOLDS, "drift.share_of_drifted_features"), {"warning": 0.5, "critical": 0.4})],
-        [("thresholds.drift.share_of_drifted_features", "warning 0.5 is beyond critical 0.4 for direction 'max'")]),
+        [("thresholds.drift.share_of_drifted_features", "warning 0.5 is beyond critical 0.4 for direction 'max'")],
+    ),
     "warning beyond critical, direction min": (
         [((THRESHOLDS, "performance.roc_auc"), {"warning": 0.75, "critical": 0.8, "direction": "min"})],
-        [("thresholds.performance.roc_auc", "warning 0.75 is beyond critical 0.8 for direction 'min'")]),
+        [("thresholds.performance.roc_auc", "warning 0.75 is beyond critical 0.8 for direction 'min'")],
+    ),
     "threshold without warning or critical": (
         [((THRESHOLDS, "service.error_rate"), {"direction": "max"})],
-        [("thresholds.service.error_rate", "give a warning or a critical threshold")]),
-    "no prediction source": (
-        [(("data", "predictions"), DELETE)],
-        [("data.predictions", "Field required")]),
+        [("thresholds.service.error_rate", "give a warning or a critical threshold")],
+    ),
+    "no prediction source": ([(("data", "predictions"), DELETE)], [("data.predictions", "Field required")]),
     "sql source without table and url_env": (
         [(("data", "predictions", "source"), "sql")],
-        [("data.predictions.table", "required when source is 'sql'"),
-         ("data.predictions.url_env", "required when source is 'sql'")]),
+        [
+            ("data.predictions.table", "required when source is 'sql'"),
+            ("data.predictions.url_env", "required when source is 'sql'"),
+        ],
+    ),
     "parquet source without path": (
         [(("data", "predictions", "path"), DELETE)],
-        [("data.predictions.path", "required when source is 'parquet'")]),
+        [("data.predictions.path", "required when source is 'parquet'")],
+    ),
     "csv label source without path": (
         [(("data", "labels", "source"), "csv"), (("data", "labels", "path"), DELETE)],
-        [("data.labels.path", "required when source is 'csv'")]),
+        [("data.labels.path", "required when source is 'csv'")],
+    ),
     "mlflow reference without artifact_path": (
         [(("data", "reference", "artifact_path"), DELETE)],
-        [("data.reference.artifact_path", "required when source is 'mlflow_artifact'")]),
+        [("data.reference.artifact_path", "required when source is 'mlflow_artifact'")],
+    ),
     "protected attribute that is not a column": (
         [(("protected_attributes",), ["sex", "religion"])],
-        [("protected_attributes[1]", "'religion' is not a column of the prediction log")]),
+        [("protected_attributes[1]", "'religion' is not a column of the prediction log")],
+    ),
     "threshold on a misspelt metric": (
         [((THRESHOLDS, "drift.share_of_drifted_feature"), {"warning": 0.2})],
-        [("thresholds.drift.share_of_drifted_feature", "unknown metric 'drift.share_of_drifted_feature'")]),
+        [("thresholds.drift.share_of_drifted_feature", "unknown metric 'drift.share_of_drifted_feature'")],
+    ),
     "threshold on an unknown family": (
         [((THRESHOLDS, "latency.p99_ms"), {"warning": 300})],
-        [("thresholds.latency.p99_ms", "unknown metric 'latency.p99_ms'")]),
+        [("thresholds.latency.p99_ms", "unknown metric 'latency.p99_ms'")],
+    ),
     "retrain trigger with an unknown severity": (
         [(("actions", "retrain", "on"), ["drift.critical", "drift.severe"])],
-        [("actions.retrain.on[1]", "'drift.severe' must be '<family>.<warning|critical>'")]),
+        [("actions.retrain.on[1]", "'drift.severe' must be '<family>.<warning|critical>'")],
+    ),
     "rollback trigger with an unknown family": (
         [(("actions", "rollback", "on"), ["latency.critical"])],
-        [("actions.rollback.on[0]", "'latency.critical' must be '<family>.<warning|critical>'")]),
+        [("actions.rollback.on[0]", "'latency.critical' must be '<family>.<warning|critical>'")],
+    ),
     "retrain recipe that is not module:function": (
         [(("actions", "retrain", "recipe"), "monitoring_pipelines.demo.training.train")],
-        [("actions.retrain.recipe", "must be 'module:function'")]),
+        [("actions.retrain.recipe", "must be 'module:function'")],
+    ),
     "promotion on a metric the challenger comparison does not compute": (
         [(("actions", "promote", "metric"), "f1")],
-        [("actions.promote.metric", "'f1' is not compared between challenger and champion; use one of ['roc_auc']")]),
+        [("actions.promote.metric", "'f1' is not compared between challenger and champion; use one of ['roc_auc']")],
+    ),
     "hourly cron": (
         [(("schedule", "cron"), "0 * * * *")],
-        [("schedule.cron", "must be a daily schedule 'MINUTE HOUR * * *'")]),
+        [("schedule.cron", "must be a daily schedule 'MINUTE HOUR * * *'")],
+    ),
     "weekly cron": (
         [(("schedule", "cron"), "0 2 * * 1")],
-        [("schedule.cron", "must be a daily schedule 'MINUTE HOUR * * *'")]),
+        [("schedule.cron", "must be a daily schedule 'MINUTE HOUR * * *'")],
+    ),
     "model name that is not an identifier": (
         [(("model", "name"), "adult-income")],
-        [("model.name", "must start with a letter and hold only letters, digits and '_'")]),
+        [("model.name", "must start with a letter and hold only letters, digits and '_'")],
+    ),
 }
 
 
@@ -175,7 +198,10 @@ def test_every_mistake_of_a_file_is_reported_together(tmp_path):
         ((THRESHOLDS, "service.error_rate"), {"warning": 0.1, "critical": 0.05}),  # warning beyond critical
     )
     assert [field for field, _ in problems_of(raw, tmp_path)] == [
-        "data.predictions.colour", "features.categorical[1]", "thresholds.service.error_rate"]
+        "data.predictions.colour",
+        "features.categorical[1]",
+        "thresholds.service.error_rate",
+    ]
 
 
 def test_every_schema_mistake_of_a_file_is_reported_together(tmp_path):
@@ -183,13 +209,17 @@ def test_every_schema_mistake_of_a_file_is_reported_together(tmp_path):
     assert sorted(field for field, _ in problems_of(raw, tmp_path)) == ["colour", "data.predictions", "schedule.cron"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "a plan must be a YAML mapping"),
-    ("- model\n- owners\n", "a plan must be a YAML mapping"),
-    ("model: [adult_income\n", "not valid YAML: expected ',' or ']', but got '<stream end>' (line 2, column 1)"),
-    ("model: {name: a}\nmodel: {name: b}\n", "not valid YAML: found duplicate key 'model' (line 2, column 1)"),
-    ("model: caf\xe9\n", "cannot read: not UTF-8 text"),
-], ids=["empty file", "a list", "broken YAML", "key given twice", "not UTF-8"])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "a plan must be a YAML mapping"),
+        ("- model\n- owners\n", "a plan must be a YAML mapping"),
+        ("model: [adult_income\n", "not valid YAML: expected ',' or ']', but got '<stream end>' (line 2, column 1)"),
+        ("model: {name: a}\nmodel: {name: b}\n", "not valid YAML: found duplicate key 'model' (line 2, column 1)"),
+        ("model: caf\xe9\n", "cannot read: not UTF-8 text"),
+    ],
+    ids=["empty file", "a list", "broken YAML", "key given twice", "not UTF-8"],
+)
 def test_file_that_is_not_a_plan_mapping_is_reported_on_one_line(text, message, tmp_path):
     path = tmp_path / "plan.yaml"
     path.write_bytes(text.encode("latin-1"))  # Latin-1, so that the last case is not UTF-8
@@ -211,7 +241,9 @@ def test_load_plans_returns_every_plan_of_the_folder(tmp_path):
 
 def test_load_plans_fails_naming_the_broken_file_and_field_instead_of_dropping_it(tmp_path):
     write(tmp_path / "a.yaml", bundled())
-    broken = write(tmp_path / "b.yaml", edited((("model", "name"), "churn"), (("data", "predictions", "colour"), "red")))
+    broken = write(
+        tmp_path / "b.yaml", edited((("model", "name"), "churn"), (("data", "predictions", "colour"), "red"))
+    )
     with pytest.raises(PlanError) as exc:
         load_plans(tmp_path)
     assert exc.value.problems == [(str(broken), "data.predictions.colour", "Extra inputs are not permitted")]
@@ -262,9 +294,13 @@ def test_per_column_drift_tests_need_a_known_method_and_a_model_input():
 
 def test_per_column_drift_tests_must_be_computable_on_all_rows_for_the_column_kind():
     raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
-    raw["drift"] = {"columns": {"age": {"method": "chisquare", "threshold": 0.05},       # categorical-only test
-                                "workclass": {"method": "TVD", "threshold": 0.1},       # Evidently's, not all-rows
-                                "education": {"method": "jensenshannon", "threshold": 0.2}}}
+    raw["drift"] = {
+        "columns": {
+            "age": {"method": "chisquare", "threshold": 0.05},  # categorical-only test
+            "workclass": {"method": "TVD", "threshold": 0.1},  # Evidently's, not all-rows
+            "education": {"method": "jensenshannon", "threshold": 0.2},
+        }
+    }
     with pytest.raises(PlanError) as err:
         parse_plan(raw, "p.yaml")
     problems = {field: message for _, field, message in err.value.problems}

@@ -22,9 +22,13 @@ M = "adult_income"
 
 def _pg_env(db_name: str, pg_url: str) -> dict[str, str]:
     url = sa.engine.make_url(pg_url)
-    return {"DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_PORT": str(url.port or 5432),
-            "DAGSTER_PG_USER": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
-            "DAGSTER_PG_DB": db_name}
+    return {
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USER": url.username or "postgres",
+        "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_DB": db_name,
+    }
 
 
 def _dagster_home(tmp_path: Path) -> Path:
@@ -42,8 +46,9 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_the_shipped_dagster_yaml_runs_a_partition_on_postgresql(demo_world, pg_database, pg_url, tmp_path,
-                                                                 monkeypatch):
+def test_the_shipped_dagster_yaml_runs_a_partition_on_postgresql(
+    demo_world, pg_database, pg_url, tmp_path, monkeypatch
+):
     db_name, db_url = pg_database
     for k, v in _pg_env(db_name, pg_url).items():
         monkeypatch.setenv(k, v)
@@ -56,7 +61,8 @@ def test_the_shipped_dagster_yaml_runs_a_partition_on_postgresql(demo_world, pg_
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert defs.resolve_job_def(n.scoped(M, n.REFRESH_REFERENCE)).execute_in_process(instance=instance).success
         run = defs.resolve_job_def(n.scoped(M, n.NIGHTLY_MONITORING)).execute_in_process(
-            instance=instance, partition_key="2026-01-02")
+            instance=instance, partition_key="2026-01-02"
+        )
         assert run.success
         assert instance.get_materialized_partitions(dg.AssetKey([M, n.MODEL_HEALTH])) == {"2026-01-02"}
     assert {"runs", "event_logs", "asset_keys", "jobs"} <= _tables(db_url)
@@ -67,8 +73,7 @@ def test_the_shipped_dagster_yaml_runs_a_partition_on_postgresql(demo_world, pg_
     assert stored == 1
 
 
-def test_the_real_daemon_ticks_a_sensor_that_launches_a_run(demo_world, pg_database, pg_url, tmp_path,
-                                                           monkeypatch):
+def test_the_real_daemon_ticks_a_sensor_that_launches_a_run(demo_world, pg_database, pg_url, tmp_path, monkeypatch):
     """dagster-daemon (started and stopped by its process id) evaluates the champion_changed sensor, which
     is on by default, and the queued run it requests computes the reference profile."""
     db_name, _ = pg_database
@@ -77,9 +82,14 @@ def test_the_real_daemon_ticks_a_sensor_that_launches_a_run(demo_world, pg_datab
     dagster_home = _dagster_home(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     log = tmp_path / "daemon.log"
-    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-                              cwd=ROOT, env=dict(os.environ), stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     sensor = n.scoped(M, n.REFERENCE_SENSOR)
     try:
         with dg.DagsterInstance.get() as instance:

@@ -58,9 +58,11 @@ def models(plan):
     from monitoring_pipelines.demo.training import train_boosted, train_mislabelled
 
     train_df, reference, _ = scenario.split(load_adult())
-    return {"boosted": train_boosted(train_df.sample(10000, random_state=0), plan),
-            "mislabelled": train_mislabelled(train_df.sample(5000, random_state=0), plan),
-            "reference": reference}
+    return {
+        "boosted": train_boosted(train_df.sample(10000, random_state=0), plan),
+        "mislabelled": train_mislabelled(train_df.sample(5000, random_state=0), plan),
+        "reference": reference,
+    }
 
 
 @dataclass
@@ -81,20 +83,38 @@ class World:
 
     def register(self, name: str, trigger_day: str | None = None) -> str:
         tags = {TAG_TRIGGER_DAY: trigger_day} if trigger_day else {}
-        return scenario.register_version(self.plan, self.models[name], self.models["reference"],
-                                         settings.mlflow_tracking_uri(), settings.mlflow_artifact_root(),
-                                         run_name=f"test-{name}", estimator=name, train_rows=0, tags=tags)
+        return scenario.register_version(
+            self.plan,
+            self.models[name],
+            self.models["reference"],
+            settings.mlflow_tracking_uri(),
+            settings.mlflow_artifact_root(),
+            run_name=f"test-{name}",
+            estimator=name,
+            train_rows=0,
+            tags=tags,
+        )
 
     def serve(self, i: int, *, model=None, version=None, labels=True):
         """Scenario day ``i`` served by ``model`` / ``version`` (default the first champion), labels filed."""
-        preds, labs = scenario.simulate_day(self.plan, i, self.day(i), self.demo.pool, model or self.demo.model,
-                                            version or self.demo.version, np.random.default_rng([scenario.SEED, i]))
+        preds, labs = scenario.simulate_day(
+            self.plan,
+            i,
+            self.day(i),
+            self.demo.pool,
+            model or self.demo.model,
+            version or self.demo.version,
+            np.random.default_rng([scenario.SEED, i]),
+        )
         scenario.write_day(self.plan, preds, labs if labels else labs.iloc[0:0])
         return preds, labs
 
     def run(self, job: str, defs=None, **kw):
-        return (defs or self.defs).resolve_job_def(n.scoped(M, job)).execute_in_process(
-            instance=self.instance, raise_on_error=False, **kw)
+        return (
+            (defs or self.defs)
+            .resolve_job_def(n.scoped(M, job))
+            .execute_in_process(instance=self.instance, raise_on_error=False, **kw)
+        )
 
     def nightly(self, i: int, defs=None):
         result = self.run(n.NIGHTLY_MONITORING, defs, partition_key=self.day(i).isoformat())
@@ -103,14 +123,20 @@ class World:
     def tick(self, sensor: str, cursor=None, defs=None):
         defs = defs or self.defs
         s = defs.resolve_sensor_def(n.scoped(M, sensor))
-        return s.evaluate_tick(dg.build_sensor_context(instance=self.instance, cursor=cursor, definitions=defs,
-                                                       resources=defs.resources, sensor_name=s.name))
+        return s.evaluate_tick(
+            dg.build_sensor_context(
+                instance=self.instance, cursor=cursor, definitions=defs, resources=defs.resources, sensor_name=s.name
+            )
+        )
 
     def launch(self, request: dg.RunRequest, job: str, sensor: str, defs=None):
         """What the daemon does with a sensor's run request."""
-        return self.run(job, defs, run_config=request.run_config,
-                        tags={**request.tags, "dagster/run_key": request.run_key,
-                              "dagster/sensor_name": n.scoped(M, sensor)})
+        return self.run(
+            job,
+            defs,
+            run_config=request.run_config,
+            tags={**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": n.scoped(M, sensor)},
+        )
 
     def refresh_reference(self):
         assert self.run(n.REFRESH_REFERENCE).success
@@ -121,8 +147,11 @@ class World:
 
 def _defs(plan, **promote):
     if promote:
-        plan = plan.model_copy(update={"actions": plan.actions.model_copy(
-            update={"promote": plan.actions.promote.model_copy(update=promote)})})
+        plan = plan.model_copy(
+            update={
+                "actions": plan.actions.model_copy(update={"promote": plan.actions.promote.model_copy(update=promote)})
+            }
+        )
     return build_definitions([plan])
 
 
@@ -171,7 +200,8 @@ def test_the_challenger_is_scored_in_shadow_and_every_row_names_the_version_it_w
     served = preds[preds["score"].notna()]
     day_scores = world.models["boosted"].predict_proba(served[world.plan.features.model_inputs])[:, 1]
     assert fig["score_drift", seg] == pytest.approx(
-        stats.wasserstein_distance(ref_scores, day_scores) / np.std(ref_scores), rel=1e-9)
+        stats.wasserstein_distance(ref_scores, day_scores) / np.std(ref_scores), rel=1e-9
+    )
     meta = result.asset_materializations_for_node(f"{M}__{n.CHALLENGER_COMPARISON}")[0].metadata
     assert (meta["challenger_version"].value, meta["served_version"].value) == (v2, "1")
     assert meta["evidence_days"].value == 1.0
@@ -204,22 +234,27 @@ def test_evidence_accumulates_and_the_promotion_runs_once_and_never_again_from_t
     assert [r.run_key for r in second.run_requests] == [request.run_key] == [f"promote:{M}:v{v2}:2026-01-03"]
     # the evidence is days 2 and 3 (day 1 is in the training window), combined with Stouffer's method
     stored = world.store.rows(M, family="comparison", start=world.day(1), end=world.day(3))
-    per_day = stored[stored["segment"] == f"challenger={v2}"].pivot(index="partition_date", columns="metric",
-                                                                   values="value")
+    per_day = stored[stored["segment"] == f"challenger={v2}"].pivot(
+        index="partition_date", columns="metric", values="value"
+    )
     days = per_day.loc[[world.day(2), world.day(3)]]
-    z, p = stats.combine_pvalues(stats.norm.sf(days["roc_auc_delta_z"]), method="stouffer",
-                                 weights=np.sqrt(days["labelled_rows"]))
+    z, p = stats.combine_pvalues(
+        stats.norm.sf(days["roc_auc_delta_z"]), method="stouffer", weights=np.sqrt(days["labelled_rows"])
+    )
     assert per_day.loc[world.day(3), "evidence_days"] == 2.0
     assert per_day.loc[world.day(3), "evidence_z"] == pytest.approx(z, rel=1e-9)
     assert per_day.loc[world.day(3), "evidence_p_value"] == pytest.approx(p, rel=1e-6)
-    assert "better on 2 of 2 labelled days (2026-01-02..2026-01-03" in request.run_config["ops"][PROMOTE_KEY][
-        "config"]["reason"]
+    assert (
+        "better on 2 of 2 labelled days (2026-01-02..2026-01-03"
+        in request.run_config["ops"][PROMOTE_KEY]["config"]["reason"]
+    )
     run = world.launch(request, n.PROMOTE_CHALLENGER, n.PROMOTE_SENSOR)
     assert run.success
     assert world.registry.aliases(M) == {"champion": v2, "previous_champion": "1"}
     audit = world.store.actions(M)
     assert list(zip(audit["action"], audit["status"], audit["to_version"], audit["actor"])) == [
-        ("promote", "succeeded", v2, n.scoped(M, n.PROMOTE_SENSOR))]
+        ("promote", "succeeded", v2, n.scoped(M, n.PROMOTE_SENSOR))
+    ]
     assert world.tick(n.PROMOTE_SENSOR).skip_message == "no challenger"
     # a person rolls it back; made challenger again, the evidence that promoted it does not count twice
     back = world.run(n.ROLLBACK_CHAMPION, run_config={"ops": {ROLLBACK_KEY: {"config": {"reason": "test"}}}})
@@ -247,14 +282,17 @@ def test_manual_approval_records_one_pending_request_visible_in_the_ui_and_moves
     assert not second.asset_events  # recorded once
     pending = world.store.actions(M)
     assert list(zip(pending["action"], pending["status"], pending["to_version"])) == [
-        ("promote", "pending_approval", v2)]
+        ("promote", "pending_approval", v2)
+    ]
     assert world.registry.aliases(M) == {"champion": "1", "challenger": v2}
     # the person approves by launching the job
     run = world.run(n.PROMOTE_CHALLENGER, manual, run_config={"ops": {PROMOTE_KEY: {"config": {"reason": "ok"}}}})
     assert run.success and world.registry.aliases(M) == {"champion": v2, "previous_champion": "1"}
     audit = world.store.actions(M)
-    assert list(zip(audit["status"], audit["actor"])) == [("succeeded", n.scoped(M, n.PROMOTE_SENSOR)),
-                                                          ("succeeded", "user")]
+    assert list(zip(audit["status"], audit["actor"])) == [
+        ("succeeded", n.scoped(M, n.PROMOTE_SENSOR)),
+        ("succeeded", "user"),
+    ]
     assert audit["reason"].iloc[0] == f"approved: promoted by run {run.run_id}"
 
 
@@ -279,8 +317,9 @@ def test_rollback_follows_the_served_version_and_returns_to_a_previous_champion_
     assert perf["status"].iloc[0] == "critical"
     # more model_health records than one page: the sensor still looks at the newest
     for _ in range(510):
-        world.instance.report_runless_asset_event(dg.AssetMaterialization(n.key(M, n.MODEL_HEALTH),
-                                                                          partition="2026-01-05"))
+        world.instance.report_runless_asset_event(
+            dg.AssetMaterialization(n.key(M, n.MODEL_HEALTH), partition="2026-01-05")
+        )
     newest = world.instance.fetch_materializations(n.key(M, n.MODEL_HEALTH), limit=1).records[0].storage_id
     first, second = world.tick(n.ROLLBACK_SENSOR, data.cursor), world.tick(n.ROLLBACK_SENSOR, data.cursor)
     assert first.cursor == str(newest)
@@ -296,7 +335,8 @@ def test_rollback_follows_the_served_version_and_returns_to_a_previous_champion_
     joined = _labelled(preds, labels)
     v1_scores = world.demo.model.predict_proba(joined[world.plan.features.model_inputs])[:, 1]
     assert prev.loc["roc_auc_delta", "value"] == pytest.approx(
-        roc_auc_score(joined["label"], v1_scores) - roc_auc_score(joined["label"], joined["score"]), abs=1e-12)
+        roc_auc_score(joined["label"], v1_scores) - roc_auc_score(joined["label"], joined["score"]), abs=1e-12
+    )
     assert prev.loc["roc_auc_delta", "value"] > 0.3
     run = world.launch(request, n.ROLLBACK_CHAMPION, n.ROLLBACK_SENSOR)
     assert run.success and world.registry.aliases(M) == {"champion": "1"}
@@ -319,8 +359,10 @@ def test_no_rollback_without_shadow_evidence_that_the_previous_champion_was_bett
     assert world.nightly(5).success
     data = world.tick(n.ROLLBACK_SENSOR)
     assert not data.run_requests
-    assert data.skip_message == (f"champion v{bad} breached ['2026-01-05'], but previous champion v{bad} was not "
-                                 "scored on them; not rolling back")
+    assert data.skip_message == (
+        f"champion v{bad} breached ['2026-01-05'], but previous champion v{bad} was not "
+        "scored on them; not rolling back"
+    )
 
 
 # --- faults -------------------------------------------------------------------------------------------------
@@ -331,9 +373,17 @@ def test_an_unreachable_registry_fails_the_promotion_naming_model_and_registry(w
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     v2 = world.register("boosted")
     world.registry.set_alias(M, "challenger", v2)
-    down = dg.Definitions.merge(build_model_defs(world.plan), dg.Definitions(
-        resources={"store": MetricStoreResource(), "registry": RegistryResource(tracking_uri="http://127.0.0.1:9"),
-                   "reports": ReportsResource()}, executor=dg.in_process_executor))
+    down = dg.Definitions.merge(
+        build_model_defs(world.plan),
+        dg.Definitions(
+            resources={
+                "store": MetricStoreResource(),
+                "registry": RegistryResource(tracking_uri="http://127.0.0.1:9"),
+                "reports": ReportsResource(),
+            },
+            executor=dg.in_process_executor,
+        ),
+    )
     run = world.run(n.PROMOTE_CHALLENGER, down, run_config={"ops": {PROMOTE_KEY: {"config": {"reason": "x"}}}})
     assert not run.success
     message = run.get_step_failure_events()[0].event_specific_data.error.to_string()
@@ -359,8 +409,10 @@ def test_a_version_that_does_not_load_is_never_promoted_and_fails_its_comparison
     assert not nightly.success
     failure = {e.step_key: e.event_specific_data.error.to_string() for e in nightly.get_step_failure_events()}
     assert list(failure) == [f"{M}__{n.CHALLENGER_COMPARISON}"]
-    assert f"model {M} day 2026-01-02: shadow comparison of the challenger: model {M} version {v2}" in \
-        failure[f"{M}__{n.CHALLENGER_COMPARISON}"]
+    assert (
+        f"model {M} day 2026-01-02: shadow comparison of the challenger: model {M} version {v2}"
+        in failure[f"{M}__{n.CHALLENGER_COMPARISON}"]
+    )
     assert world.comparison_rows(2).empty  # nothing half-written
 
 
@@ -371,8 +423,10 @@ def test_a_registry_failure_between_two_alias_moves_restores_every_alias(world):
     db = db[1:] if db.startswith("//") else db
     with sqlite3.connect(db) as con:  # the database refuses the second move (as a full disk or a lock would)
         for event in ("INSERT", "UPDATE"):
-            con.execute(f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON registered_model_aliases "
-                        "WHEN NEW.alias = 'previous_champion' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+            con.execute(
+                f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON registered_model_aliases "
+                "WHEN NEW.alias = 'previous_champion' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
     run = world.run(n.PROMOTE_CHALLENGER, run_config={"ops": {PROMOTE_KEY: {"config": {"reason": "x"}}}})
     assert not run.success
     message = run.get_step_failure_events()[0].event_specific_data.error.to_string()
@@ -381,15 +435,24 @@ def test_a_registry_failure_between_two_alias_moves_restores_every_alias(world):
     assert list(world.store.actions(M)["status"]) == ["failed"]
 
 
-@pytest.mark.parametrize(("recipe", "expected"), [
-    ("broken_recipe", "RuntimeError: feature store timed out"),
-    ("nan_recipe", "holdout scores are not probabilities (NaN or outside [0, 1]); nothing was registered"),
-], ids=["recipe raises", "recipe returns a model that scores NaN"])
+@pytest.mark.parametrize(
+    ("recipe", "expected"),
+    [
+        ("broken_recipe", "RuntimeError: feature store timed out"),
+        ("nan_recipe", "holdout scores are not probabilities (NaN or outside [0, 1]); nothing was registered"),
+    ],
+    ids=["recipe raises", "recipe returns a model that scores NaN"],
+)
 def test_a_failing_retrain_never_leaves_the_challenger_alias_on_a_broken_version(world, recipe, expected):
     good = world.register("boosted")
     world.registry.set_alias(M, "challenger", good)
-    plan = world.plan.model_copy(update={"actions": world.plan.actions.model_copy(update={
-        "retrain": world.plan.actions.retrain.model_copy(update={"recipe": f"test_promotion:{recipe}"})})})
+    plan = world.plan.model_copy(
+        update={
+            "actions": world.plan.actions.model_copy(
+                update={"retrain": world.plan.actions.retrain.model_copy(update={"recipe": f"test_promotion:{recipe}"})}
+            )
+        }
+    )
     defs = build_definitions([plan])
     for i in (1, 2):
         world.serve(i)

@@ -39,7 +39,7 @@ def ref_rows(rows):
 @pytest.fixture(scope="module")
 def day(rows):
     """A clean day: 3,000 Adult rows not in the reference."""
-    return rows.iloc[20_000:20_000 + N_DAY].reset_index(drop=True)
+    return rows.iloc[20_000 : 20_000 + N_DAY].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,21 @@ def test_check_specs_cover_the_plan_with_dagster_safe_names(plan):
     specs = quality.check_specs(plan)
     names = [s.name for s in specs]
     f = plan.features
-    assert len(names) == len(set(names)) == (4 + len(f.context) + len(f.model_inputs) + 2 * len(f.numerical)
-                                             + len(f.categorical))
+    assert (
+        len(names)
+        == len(set(names))
+        == (4 + len(f.context) + len(f.model_inputs) + 2 * len(f.numerical) + len(f.categorical))
+    )
     assert names[:2] == ["row_count", "row_volume"]
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names)
     blocking = {s.name for s in specs if s.blocking}
-    assert blocking == {"row_count", "request_id_unique", "score_in_unit_interval",
-                        *(f"{c}_not_null" for c in f.model_inputs), *(f"{c}_numeric" for c in f.numerical)}
+    assert blocking == {
+        "row_count",
+        "request_id_unique",
+        "score_in_unit_interval",
+        *(f"{c}_not_null" for c in f.model_inputs),
+        *(f"{c}_numeric" for c in f.numerical),
+    }
     assert quality.check_name("native-country.v2", "not_null") == "native_country_v2_not_null"
 
 
@@ -298,13 +306,20 @@ def test_score_outside_unit_interval_fails(score_result):
 def test_integer_coded_categorical_matches_its_reference(plan):
     """A categorical feature stored as int codes: the profile keeps str(value), the day arrives as ints.
     The same distribution must pass known_categories (it used to fail with 100% unexpected)."""
-    p = plan.model_copy(update={"features": Features(numerical=["x"], categorical=["code"]),
-                                "protected_attributes": []})
+    p = plan.model_copy(
+        update={"features": Features(numerical=["x"], categorical=["code"]), "protected_attributes": []}
+    )
     rng = np.random.default_rng(0)
 
     def frame(n):
-        return pd.DataFrame({"request_id": np.arange(n), "score": rng.uniform(size=n), "x": rng.normal(size=n),
-                             "code": rng.integers(1, 4, n)})
+        return pd.DataFrame(
+            {
+                "request_id": np.arange(n),
+                "score": rng.uniform(size=n),
+                "x": rng.normal(size=n),
+                "code": rng.integers(1, 4, n),
+            }
+        )
 
     prof = reference.build_profile(frame(2000), p, "1")
     assert set(prof.column("code").categories) == {"1", "2", "3"}
@@ -326,18 +341,22 @@ def test_integer_coded_categorical_matches_its_reference(plan):
 def broken_result(day, plan, profile):
     """Several defects at once: 2 blocking, 2 non-blocking."""
     bad = day.copy()
-    bad["occupation"] = np.nan                                             # blocking
-    bad.loc[5, plan.data.predictions.score] = 1.3                          # blocking
+    bad["occupation"] = np.nan  # blocking
+    bad.loc[5, plan.data.predictions.score] = 1.3  # blocking
     bad["capital_loss"] = bad["capital_loss"].astype("float64")
-    bad.loc[pick(N_DAY, 90, 5), "capital_loss"] = 1e7                      # non-blocking
-    bad.loc[pick(N_DAY, 90, 6), "marital_status"] = "Married-to-the-job"   # non-blocking
+    bad.loc[pick(N_DAY, 90, 5), "capital_loss"] = 1e7  # non-blocking
+    bad.loc[pick(N_DAY, 90, 6), "marital_status"] = "Married-to-the-job"  # non-blocking
     return bad, quality.validate(bad, plan, profile)
 
 
 def test_broken_day_fails_exactly_the_damaged_checks(broken_result):
     _, r = broken_result
-    assert failed_names(r) == {"occupation_not_null", "score_in_unit_interval", "capital_loss_in_range",
-                               "marital_status_known_categories"}
+    assert failed_names(r) == {
+        "occupation_not_null",
+        "score_in_unit_interval",
+        "capital_loss_in_range",
+        "marital_status_known_categories",
+    }
     assert {o.spec.name for o in r.blocking_failed} == {"occupation_not_null", "score_in_unit_interval"}
 
 
@@ -363,7 +382,9 @@ def test_metrics_count_failures_and_null_shares(broken_result, plan):
 
 
 def test_metrics_of_clean_day(clean_result):
-    values = {m.metric: m.value for m in clean_result.metrics() if m.metric in ("failed_checks", "blocking_failed_checks")}
+    values = {
+        m.metric: m.value for m in clean_result.metrics() if m.metric in ("failed_checks", "blocking_failed_checks")
+    }
     assert values == {"failed_checks": 0.0, "blocking_failed_checks": 0.0}
 
 
@@ -474,14 +495,30 @@ def plan_with(quality_section: dict, **predictions):
 
 def test_plan_expectations_pass_or_fail_as_gx_computes_them(day, profile):
     mean = day["age"].mean()
-    p = plan_with({"expectations": [
-        {"name": "age_mean_plausible", "type": "expect_column_mean_to_be_between",
-         "kwargs": {"column": "age", "min_value": mean - 1, "max_value": mean + 1}, "meta": {"owner": "risk-ml"}},
-        {"name": "age_mean_of_retirees", "type": "expect_column_mean_to_be_between",
-         "kwargs": {"column": "age", "min_value": 60, "max_value": 70}, "description": "Traffic of retirees."},
-        {"name": "request_id_format", "type": "expect_column_values_to_match_regex",
-         "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$"}, "blocking": True},
-    ]})
+    p = plan_with(
+        {
+            "expectations": [
+                {
+                    "name": "age_mean_plausible",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": mean - 1, "max_value": mean + 1},
+                    "meta": {"owner": "risk-ml"},
+                },
+                {
+                    "name": "age_mean_of_retirees",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": 60, "max_value": 70},
+                    "description": "Traffic of retirees.",
+                },
+                {
+                    "name": "request_id_format",
+                    "type": "expect_column_values_to_match_regex",
+                    "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$"},
+                    "blocking": True,
+                },
+            ]
+        }
+    )
     bad = day.copy()
     bad.loc[pick(N_DAY, 3, 9), "request_id"] = ["bad-1", "bad-2", "bad-3"]
     r = quality.validate(bad, p, profile)
@@ -501,9 +538,20 @@ def test_plan_expectations_pass_or_fail_as_gx_computes_them(day, profile):
 def test_plan_expectations_become_dagster_checks_with_their_blocking_flag():
     from monitoring_pipelines.defs.model_assets import build_model_assets
 
-    p = plan_with({"expectations": [{"name": "age_mean", "type": "expect_column_mean_to_be_between",
-                                     "kwargs": {"column": "age", "min_value": 1}, "blocking": True}],
-                   "disable": ["capital_gain_in_range"], "overrides": {"age_in_range": {"blocking": True}}})
+    p = plan_with(
+        {
+            "expectations": [
+                {
+                    "name": "age_mean",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": 1},
+                    "blocking": True,
+                }
+            ],
+            "disable": ["capital_gain_in_range"],
+            "overrides": {"age_in_range": {"blocking": True}},
+        }
+    )
     checks = {c.name: c.blocking for a in build_model_assets(p) for c in (getattr(a, "check_specs", None) or [])}
     assert checks["age_mean"] is True and checks["age_in_range"] is True
     assert "capital_gain_in_range" not in checks and "capital_gain_not_null" in checks
@@ -518,11 +566,18 @@ def test_override_changes_mostly_bounds_and_blocking_of_a_derived_check(day, pla
     o = by_name(quality.validate(bad, lenient, profile))[f"{col}_in_range"]
     assert o.passed and o.expected["mostly"] == 0.95 and o.unexpected_count == 60
     assert o.spec.origin == f"derived, quality.overrides.{col}_in_range"
-    strict = plan_with({"overrides": {f"{col}_in_range": {"kwargs": {"max_value": 60}, "blocking": True,
-                                                           "description": "A working week."}}})
+    strict = plan_with(
+        {
+            "overrides": {
+                f"{col}_in_range": {"kwargs": {"max_value": 60}, "blocking": True, "description": "A working week."}
+            }
+        }
+    )
     r = quality.validate(day, strict, profile)
     o = by_name(r)[f"{col}_in_range"]
-    assert o.expected["max_value"] == 60 and o.expected["min_value"] == pytest.approx(widened_range(day, col)[0], abs=10)
+    assert o.expected["max_value"] == 60 and o.expected["min_value"] == pytest.approx(
+        widened_range(day, col)[0], abs=10
+    )
     assert not o.passed and o.unexpected_count == (day[col] > 60).sum() and o.spec.blocking
     assert r.blocking_failed == [o] and o.spec.description == "A working week."
 
@@ -541,18 +596,46 @@ def test_disable_removes_a_derived_check_everywhere(day, profile):
 
 
 EXTRA = [
-    {"name": "age_mean", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 30, "max_value": 45}},
-    {"name": "age_median", "type": "expect_column_median_to_be_between", "kwargs": {"column": "age", "min_value": 30, "max_value": 40}},
-    {"name": "capital_gain_max", "type": "expect_column_max_to_be_between", "kwargs": {"column": "capital_gain", "max_value": 50_000}},
-    {"name": "request_id_format", "type": "expect_column_values_to_match_regex",
-     "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$", "mostly": 0.999}},
-    {"name": "sex_values", "type": "expect_column_values_to_be_in_set", "kwargs": {"column": "sex", "value_set": ["Male", "Female"]}},
-    {"name": "education_num_lengths", "type": "expect_column_value_lengths_to_be_between",
-     "kwargs": {"column": "education", "min_value": 3, "max_value": 12, "mostly": 0.5}},
-    {"name": "hours_above_age", "type": "expect_column_pair_values_a_to_be_greater_than_b",
-     "kwargs": {"column_A": "age", "column_B": "education_num", "mostly": 0.9}},
-    {"name": "columns_present", "type": "expect_table_columns_to_match_set",
-     "kwargs": {"column_set": ["age", "sex"], "exact_match": False}},
+    {
+        "name": "age_mean",
+        "type": "expect_column_mean_to_be_between",
+        "kwargs": {"column": "age", "min_value": 30, "max_value": 45},
+    },
+    {
+        "name": "age_median",
+        "type": "expect_column_median_to_be_between",
+        "kwargs": {"column": "age", "min_value": 30, "max_value": 40},
+    },
+    {
+        "name": "capital_gain_max",
+        "type": "expect_column_max_to_be_between",
+        "kwargs": {"column": "capital_gain", "max_value": 50_000},
+    },
+    {
+        "name": "request_id_format",
+        "type": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "request_id", "regex": r"^req-\d{6}$", "mostly": 0.999},
+    },
+    {
+        "name": "sex_values",
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "sex", "value_set": ["Male", "Female"]},
+    },
+    {
+        "name": "education_num_lengths",
+        "type": "expect_column_value_lengths_to_be_between",
+        "kwargs": {"column": "education", "min_value": 3, "max_value": 12, "mostly": 0.5},
+    },
+    {
+        "name": "hours_above_age",
+        "type": "expect_column_pair_values_a_to_be_greater_than_b",
+        "kwargs": {"column_A": "age", "column_B": "education_num", "mostly": 0.9},
+    },
+    {
+        "name": "columns_present",
+        "type": "expect_table_columns_to_match_set",
+        "kwargs": {"column_set": ["age", "sex"], "exact_match": False},
+    },
     {"name": "rows_exact", "type": "expect_table_row_count_to_equal", "kwargs": {"value": 3000}},
 ]
 
@@ -575,8 +658,18 @@ def assert_same_outcomes(got, want):
     assert got.null_shares == pytest.approx(want.null_shares, nan_ok=True)
     assert [o.spec for o in got.outcomes] == [o.spec for o in want.outcomes]
     for g, w in zip(got.outcomes, want.outcomes):
-        for attr in ("passed", "expectation", "expected", "observed", "observed_text", "unexpected_count",
-                     "unexpected_share", "examples", "error", "result"):
+        for attr in (
+            "passed",
+            "expectation",
+            "expected",
+            "observed",
+            "observed_text",
+            "unexpected_count",
+            "unexpected_share",
+            "examples",
+            "error",
+            "result",
+        ):
             assert getattr(g, attr) == getattr(w, attr), (g.spec.name, attr)
 
 
@@ -586,8 +679,13 @@ def test_chunked_validation_equals_one_validate_on_all_rows(damaged, profile):
     chunked = quality.validate(damaged, p, profile, recent_row_counts=RECENT, chunk_rows=700)
     assert_same_outcomes(chunked, single)
     # the defects are really there, so the comparison covers failures, counts and 20-example lists
-    assert failed_names(single) >= {"hours_per_week_in_range", "education_known_categories", "request_id_unique",
-                                     "score_in_unit_interval", "request_id_format"}
+    assert failed_names(single) >= {
+        "hours_per_week_in_range",
+        "education_known_categories",
+        "request_id_unique",
+        "score_in_unit_interval",
+        "request_id_format",
+    }
     o = by_name(chunked)["hours_per_week_in_range"]
     assert o.unexpected_count == 90 and len(o.result["partial_unexpected_list"]) == 20
     assert o.result["partial_unexpected_index_list"] == sorted(o.result["partial_unexpected_index_list"])
@@ -608,8 +706,13 @@ def test_parquet_day_read_in_chunks_equals_the_frame(damaged, profile, tmp_path)
 
     p = plan_with({"expectations": EXTRA}, path=str(tmp_path))
     d = dt.date(2026, 1, 5)
-    served = damaged.assign(ts=pd.Timestamp(d, tz="UTC") + pd.to_timedelta(np.arange(N_DAY) * 28, unit="s"),
-                            predicted_label=1, latency_ms=20.0, status="ok", model_version="3")
+    served = damaged.assign(
+        ts=pd.Timestamp(d, tz="UTC") + pd.to_timedelta(np.arange(N_DAY) * 28, unit="s"),
+        predicted_label=1,
+        latency_ms=20.0,
+        status="ok",
+        model_version="3",
+    )
     other_day = served.iloc[:50].assign(ts=pd.Timestamp(d, tz="UTC") - pd.Timedelta(hours=1))
     pd.concat([other_day, served], ignore_index=True).to_parquet(tmp_path / f"{d}.parquet", row_group_size=400)
     frame = sources.read_predictions(p, d)
@@ -633,23 +736,46 @@ def problems_of(quality_section: dict) -> dict[str, str]:
 
 
 def test_quality_section_mistakes_are_reported_at_load_with_their_field():
-    got = problems_of({
-        "volume": {"min_rows": 10, "max_rows": 5},
-        "expectations": [
-            {"name": "age_not_null", "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
-            {"name": "my-check", "type": "check_the_mean", "kwargs": {"column": "age", "row_condition": "age>3"}},
-            {"name": "ok_name", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 1}},
-            {"name": "ok_name", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 1}},
-        ],
-        "overrides": {"age_in_rnage": {"blocking": True}, "row_volume": {"blocking": True},
-                      "sex_present": {"kwargs": {"column": "gender"}}, "race_present": {}},
-        "disable": ["no_such_check", "age_numeric", "age_numeric"],
-    })
-    assert set(got) == {"quality.volume.min_rows", "quality.expectations[0].name", "quality.expectations[1].name",
-                        "quality.expectations[1].type", "quality.expectations[1].kwargs.row_condition",
-                        "quality.expectations[3].name", "quality.overrides.age_in_rnage", "quality.overrides.row_volume",
-                        "quality.overrides.sex_present.kwargs.column", "quality.overrides.race_present",
-                        "quality.disable[0]", "quality.disable[2]"}
+    got = problems_of(
+        {
+            "volume": {"min_rows": 10, "max_rows": 5},
+            "expectations": [
+                {"name": "age_not_null", "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
+                {"name": "my-check", "type": "check_the_mean", "kwargs": {"column": "age", "row_condition": "age>3"}},
+                {
+                    "name": "ok_name",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": 1},
+                },
+                {
+                    "name": "ok_name",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": 1},
+                },
+            ],
+            "overrides": {
+                "age_in_rnage": {"blocking": True},
+                "row_volume": {"blocking": True},
+                "sex_present": {"kwargs": {"column": "gender"}},
+                "race_present": {},
+            },
+            "disable": ["no_such_check", "age_numeric", "age_numeric"],
+        }
+    )
+    assert set(got) == {
+        "quality.volume.min_rows",
+        "quality.expectations[0].name",
+        "quality.expectations[1].name",
+        "quality.expectations[1].type",
+        "quality.expectations[1].kwargs.row_condition",
+        "quality.expectations[3].name",
+        "quality.overrides.age_in_rnage",
+        "quality.overrides.row_volume",
+        "quality.overrides.sex_present.kwargs.column",
+        "quality.overrides.race_present",
+        "quality.disable[0]",
+        "quality.disable[2]",
+    }
     assert "derived check; change it under quality.overrides.age_not_null" in got["quality.expectations[0].name"]
     assert "unknown check 'age_in_rnage'" in got["quality.overrides.age_in_rnage"]
     assert "age_in_range" in got["quality.overrides.age_in_rnage"]  # lists the names that exist
@@ -661,20 +787,39 @@ def test_quality_section_mistakes_are_reported_at_load_with_their_field():
 def test_gx_rejects_unknown_types_and_bad_kwargs_naming_the_field(day, profile):
     from monitoring_pipelines.errors import PlanError
 
-    p = plan_with({
-        "expectations": [
-            {"name": "typo", "type": "expect_column_mean_to_be_betwen", "kwargs": {"column": "age"}},
-            {"name": "bad_bound", "type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": "old"}},
-            {"name": "no_column", "type": "expect_column_values_to_not_be_null", "kwargs": {}},
-            {"name": "other_table", "type": "expect_table_row_count_to_equal_other_table", "kwargs": {"other_table_name": "t"}},
-            {"name": "fine", "type": "expect_column_max_to_be_between", "kwargs": {"column": "age", "max_value": 99}},
-        ],
-        "overrides": {"age_in_range": {"kwargs": {"mostly": 1.5}}, "age_not_null": {"kwargs": {"colour": "red"}}},
-    })  # loads: the plan schema does not import GX
+    p = plan_with(
+        {
+            "expectations": [
+                {"name": "typo", "type": "expect_column_mean_to_be_betwen", "kwargs": {"column": "age"}},
+                {
+                    "name": "bad_bound",
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": "age", "min_value": "old"},
+                },
+                {"name": "no_column", "type": "expect_column_values_to_not_be_null", "kwargs": {}},
+                {
+                    "name": "other_table",
+                    "type": "expect_table_row_count_to_equal_other_table",
+                    "kwargs": {"other_table_name": "t"},
+                },
+                {
+                    "name": "fine",
+                    "type": "expect_column_max_to_be_between",
+                    "kwargs": {"column": "age", "max_value": 99},
+                },
+            ],
+            "overrides": {"age_in_range": {"kwargs": {"mostly": 1.5}}, "age_not_null": {"kwargs": {"colour": "red"}}},
+        }
+    )  # loads: the plan schema does not import GX
     got = dict(quality.expectation_problems(p))
-    assert set(got) == {"quality.expectations[0].type", "quality.expectations[1].kwargs.min_value",
-                        "quality.expectations[2].kwargs.column", "quality.expectations[3].type",
-                        "quality.overrides.age_in_range.kwargs.mostly", "quality.overrides.age_not_null.kwargs.colour"}
+    assert set(got) == {
+        "quality.expectations[0].type",
+        "quality.expectations[1].kwargs.min_value",
+        "quality.expectations[2].kwargs.column",
+        "quality.expectations[3].type",
+        "quality.overrides.age_in_range.kwargs.mostly",
+        "quality.overrides.age_not_null.kwargs.colour",
+    }
     assert "did you mean 'expect_column_mean_to_be_between'" in got["quality.expectations[0].type"]
     assert "not a valid float" in got["quality.expectations[1].kwargs.min_value"]
     assert "field required" in got["quality.expectations[2].kwargs.column"]

@@ -8,19 +8,27 @@ from monitoring_pipelines import service
 from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.metrics import CATALOGUE, Family
 
-COLS = dict(timestamp_col="ts", latency_col="latency_ms", status_col="status", ok_status="ok",
-            version_col="model_version", expected_version="3")
+COLS = dict(
+    timestamp_col="ts",
+    latency_col="latency_ms",
+    status_col="status",
+    ok_status="ok",
+    version_col="model_version",
+    expected_version="3",
+)
 
 
 def day(n=1000, seed=0, tz="UTC"):
     """n requests, one per minute from midnight, with log-normal latencies."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "ts": pd.date_range("2026-03-01", periods=n, freq="min", tz=tz),
-        "latency_ms": rng.lognormal(4, 0.6, n),
-        "status": "ok",
-        "model_version": "3",
-    })
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range("2026-03-01", periods=n, freq="min", tz=tz),
+            "latency_ms": rng.lognormal(4, 0.6, n),
+            "status": "ok",
+            "model_version": "3",
+        }
+    )
 
 
 def test_latency_percentiles_equal_numpy():
@@ -29,7 +37,8 @@ def test_latency_percentiles_equal_numpy():
     r = service.compute(df, **COLS)
     lat = df["latency_ms"].dropna().to_numpy()
     assert (r.latency_p50_ms, r.latency_p95_ms, r.latency_p99_ms) == pytest.approx(
-        tuple(np.percentile(lat, [50, 95, 99])), abs=1e-12)
+        tuple(np.percentile(lat, [50, 95, 99])), abs=1e-12
+    )
     assert r.latency_p99_ms == pytest.approx(np.nanpercentile(df["latency_ms"], 99, method="linear"), abs=1e-12)
     assert r.latency_max_ms == lat.max()
 
@@ -65,7 +74,6 @@ def test_naive_and_string_timestamps_read_as_utc():
         assert (r.throughput_peak_rps, r.peak_minute) == (4 / 60, "2026-03-01T00:09:00+00:00")
 
 
-
 def test_datetime_columns_in_other_zones_and_with_missing_values_match_the_text_parse():
     """Datetime columns skip pd.to_datetime (fast path); the figures equal those of the same instants as text."""
     df = day(n=300, tz="America/New_York")
@@ -74,6 +82,7 @@ def test_datetime_columns_in_other_zones_and_with_missing_values_match_the_text_
     fast, parsed = service.compute(df, **COLS), service.compute(as_text, **COLS)
     assert fast == parsed
     assert fast.unparsed_timestamps == 2 and fast.peak_minute == "2026-03-01T05:00:00+00:00"
+
 
 def test_peak_tie_names_the_earliest_minute():
     r = service.compute(day(n=30), **COLS)
@@ -100,15 +109,26 @@ def test_version_mismatch_rows():
     df.loc[:6, "model_version"] = "2"
     df.loc[7, "model_version"] = None
     assert service.compute(df, **COLS).version_mismatch_rows == 8
-    assert service.compute(df.assign(model_version=df["model_version"].map({"3": 3, "2": 2})),
-                           **COLS).version_mismatch_rows == 8  # integer versions compare with "3"
+    assert (
+        service.compute(
+            df.assign(model_version=df["model_version"].map({"3": 3, "2": 2})), **COLS
+        ).version_mismatch_rows
+        == 8
+    )  # integer versions compare with "3"
     assert service.compute(df, **{**COLS, "expected_version": None}).version_mismatch_rows is None
     assert service.compute(df, **{**COLS, "version_col": None}).version_mismatch_rows is None
 
 
 def test_unmapped_columns_give_none():
-    r = service.compute(day(n=50)[["ts"]], timestamp_col="ts", latency_col=None, status_col=None, ok_status="ok",
-                        version_col=None, expected_version="3")
+    r = service.compute(
+        day(n=50)[["ts"]],
+        timestamp_col="ts",
+        latency_col=None,
+        status_col=None,
+        ok_status="ok",
+        version_col=None,
+        expected_version="3",
+    )
     assert r.request_count == 50
     assert None is r.latency_p99_ms is r.error_rate is r.version_mismatch_rows
 

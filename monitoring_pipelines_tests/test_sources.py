@@ -72,7 +72,8 @@ def log_frame(stamps, prefix: str = "r") -> pd.DataFrame:
 
 def labels_frame(rows: list[tuple[str, int, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["request_id", "label", "labelled_at"]).assign(
-        labelled_at=lambda d: stamps(d["labelled_at"]))
+        labelled_at=lambda d: stamps(d["labelled_at"])
+    )
 
 
 def write(url: str, df: pd.DataFrame, fmt: str = "parquet") -> None:
@@ -146,7 +147,8 @@ def test_glob_keeps_only_the_days_rows_across_files(tmp_path):
     first = stamps(["2026-01-04 12:00", "2026-01-04 23:59:59.999999", "2026-01-05 00:00", "2026-01-05 13:30"])
     # Athens is UTC+2 in January: local dates of the 6th that are UTC times of the 5th (b0, b2) belong to the day
     second = stamps(["2026-01-06 01:59:59.999999", "2026-01-06 02:00", "2026-01-06 01:00"], tz=False).tz_localize(
-        "Europe/Athens")
+        "Europe/Athens"
+    )
     write(tmp_path / "log-a.parquet", log_frame(first, "a"))
     write(tmp_path / "log-b.parquet", log_frame(second, "b"))
     df = read_predictions(make_plan({"source": "parquet", "path": f"{tmp_path}/log-*.parquet"}), DAY)
@@ -253,9 +255,11 @@ def test_labels_from_arrival_files_latest_wins(tmp_path):
     assert list(df.columns) == ["request_id", "label", "labelled_at"]
     assert len(df) == 3
     got = {r.request_id: (r.label, r.labelled_at) for r in df.itertuples()}
-    assert got == {"r1": (1, utc("2026-01-07 09:00")), "r2": (1, utc("2026-01-05 11:00")),
-                   "r3": (0, utc("2026-01-07 09:30"))}
-
+    assert got == {
+        "r1": (1, utc("2026-01-07 09:00")),
+        "r2": (1, utc("2026-01-05 11:00")),
+        "r3": (0, utc("2026-01-07 09:30")),
+    }
 
 
 def test_labels_keep_duplicates_in_arrival_order(tmp_path):
@@ -269,8 +273,13 @@ def test_labels_keep_duplicates_in_arrival_order(tmp_path):
     assert raw[["request_id", "label"]].values.tolist() == [["r2", 0], ["r1", 0], ["r2", 1], ["r1", 0], ["r1", 1]]
     assert raw["labelled_at"].is_monotonic_increasing
     deduped = read_labels(plan, DAY)
-    assert (raw.drop_duplicates("request_id", keep="last").sort_values("request_id").reset_index(drop=True)
-            .equals(deduped.sort_values("request_id").reset_index(drop=True)))
+    assert (
+        raw.drop_duplicates("request_id", keep="last")
+        .sort_values("request_id")
+        .reset_index(drop=True)
+        .equals(deduped.sort_values("request_id").reset_index(drop=True))
+    )
+
 
 def test_labels_template_on_memory_fs_skips_older_arrivals(mem_root):
     write(f"{mem_root}/labels/arrived=2026-01-04/l.csv", labels_frame([("r9", 1, "2026-01-04 10:00")]), "csv")
@@ -347,8 +356,9 @@ def test_label_state_on_memory_fs_sees_a_rewrite(mem_root):
     plan = labelled_plan({"source": "csv", "path": f"{mem_root}/labels/*.csv"})
     write(f"{mem_root}/labels/a.csv", labels_frame([("r1", 1, "2026-01-05 10:00")]), "csv")
     first = label_state(plan)
-    write(f"{mem_root}/labels/a.csv", labels_frame([("r1", 1, "2026-01-05 10:00"), ("r2", 0, "2026-01-05 11:00")]),
-          "csv")
+    write(
+        f"{mem_root}/labels/a.csv", labels_frame([("r1", 1, "2026-01-05 10:00"), ("r2", 0, "2026-01-05 11:00")]), "csv"
+    )
     second = label_state(plan)
     assert list(first) == list(second) and first != second
 
@@ -406,8 +416,13 @@ def to_sql(engine, df: pd.DataFrame, qualified: str) -> None:
     df.to_sql(name, engine, schema=schema or None, index=False)
 
 
-BOUNDARY = ["2026-01-04 23:59:59.999999", "2026-01-05 00:00", "2026-01-05 12:00",
-            "2026-01-05 23:59:59.999999", "2026-01-06 00:00"]
+BOUNDARY = [
+    "2026-01-04 23:59:59.999999",
+    "2026-01-05 00:00",
+    "2026-01-05 12:00",
+    "2026-01-05 23:59:59.999999",
+    "2026-01-06 00:00",
+]
 
 
 @pytest.fixture
@@ -435,8 +450,7 @@ def test_postgres_predictions_exclude_rows_just_outside_the_day(pg, bound_statem
 
     query, params = next((s, p) for s, p in bound_statements if name in s)
     assert "2026" not in query
-    assert params == {"start": dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc),
-                      "end": dt.datetime(2026, 1, 6, tzinfo=dt.timezone.utc)}
+    assert params == {"start": dt.datetime(2026, 1, 5, tzinfo=dt.UTC), "end": dt.datetime(2026, 1, 6, tzinfo=dt.UTC)}
 
 
 def test_postgres_naive_column_is_read_as_utc_whatever_the_session_zone(pg, monkeypatch):
@@ -451,9 +465,9 @@ def test_postgres_naive_column_is_read_as_utc_whatever_the_session_zone(pg, monk
 def test_postgres_quoted_identifiers_and_schema(pg):
     engine, table = pg
     name = table("we\"ird o'preds", schema="public")
-    frame = log_frame(stamps(BOUNDARY)).rename(columns={"ts": "it's \"ts\""})
+    frame = log_frame(stamps(BOUNDARY)).rename(columns={"ts": 'it\'s "ts"'})
     to_sql(engine, frame, name)
-    df = read_predictions(sql_plan(name, timestamp="it's \"ts\""), DAY)
+    df = read_predictions(sql_plan(name, timestamp='it\'s "ts"'), DAY)
     assert len(df) == 3
 
 
@@ -472,8 +486,18 @@ def test_postgres_labels_and_label_state(pg):
     engine, table = pg
     preds, labels = table("preds"), table("labels")
     to_sql(engine, log_frame(stamps(BOUNDARY)), preds)
-    to_sql(engine, labels_frame([("r0", 1, "2026-01-04 23:59:59"), ("r1", 0, "2026-01-05 09:00"),
-                                 ("r1", 1, "2026-01-06 09:00"), ("r2", 1, "2026-01-05 10:00")]), labels)
+    to_sql(
+        engine,
+        labels_frame(
+            [
+                ("r0", 1, "2026-01-04 23:59:59"),
+                ("r1", 0, "2026-01-05 09:00"),
+                ("r1", 1, "2026-01-06 09:00"),
+                ("r2", 1, "2026-01-05 10:00"),
+            ]
+        ),
+        labels,
+    )
     plan = sql_plan(preds, labels)
     df = read_labels(plan, DAY)
     assert sorted(df[["request_id", "label"]].values.tolist()) == [["r1", 1], ["r2", 1]]
@@ -501,8 +525,11 @@ def test_sqlite_predictions_and_labels(tmp_path, monkeypatch, bound_statements):
     monkeypatch.setenv(URL_ENV, url)
     engine = sa.create_engine(url)
     to_sql(engine, log_frame(stamps(BOUNDARY, tz=False)), "preds")
-    to_sql(engine, labels_frame([("r1", 0, "2026-01-04 09:00"), ("r2", 0, "2026-01-05 09:00"),
-                                 ("r2", 1, "2026-01-05 10:00")]), "labels")
+    to_sql(
+        engine,
+        labels_frame([("r1", 0, "2026-01-04 09:00"), ("r2", 0, "2026-01-05 09:00"), ("r2", 1, "2026-01-05 10:00")]),
+        "labels",
+    )
     engine.dispose()
     plan = sql_plan("preds", "labels")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -17,9 +17,8 @@ from monitoring_pipelines.errors import StoreError
 from monitoring_pipelines.metrics import Family
 from monitoring_pipelines.store import MetricRow, MetricStore
 
-
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
-T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -38,10 +37,25 @@ def store(store_url):
     s.dispose()
 
 
-def mrow(metric="feature_drift_score", segment="", value=0.1, *, day=D1, family="drift", model="churn", **kw) -> MetricRow:
-    fields = dict(model=model, model_version="3", alias="champion", partition_date=day, family=family, metric=metric,
-                  segment=segment, value=value, warning_threshold=0.2, critical_threshold=0.3, direction="max",
-                  status="ok", run_id="run-1", computed_at=T0)
+def mrow(
+    metric="feature_drift_score", segment="", value=0.1, *, day=D1, family="drift", model="churn", **kw
+) -> MetricRow:
+    fields = dict(
+        model=model,
+        model_version="3",
+        alias="champion",
+        partition_date=day,
+        family=family,
+        metric=metric,
+        segment=segment,
+        value=value,
+        warning_threshold=0.2,
+        critical_threshold=0.3,
+        direction="max",
+        status="ok",
+        run_id="run-1",
+        computed_at=T0,
+    )
     fields.update(kw)
     return MetricRow(**fields)
 
@@ -124,7 +138,8 @@ def test_missing_sql_dir_says_install_from_source(store_url, tmp_path, monkeypat
 def test_split_statements_ignores_semicolons_in_comments_and_strings():
     script = "-- a; comment\nCREATE TABLE t (a TEXT DEFAULT 'x;''y'); /* b; */ INSERT INTO t VALUES (';');\n"
     assert store_module._split_statements(script) == [
-        "CREATE TABLE t (a TEXT DEFAULT 'x;''y')", "INSERT INTO t VALUES (';')",
+        "CREATE TABLE t (a TEXT DEFAULT 'x;''y')",
+        "INSERT INTO t VALUES (';')",
     ]
 
 
@@ -150,7 +165,9 @@ def test_replace_leaves_other_days_families_and_models(store):
 
     churn = store.rows("churn")
     assert churn.groupby(["partition_date", "family"]).size().to_dict() == {
-        (D1, "drift"): 1, (D1, "quality"): 2, (D2, "drift"): 4,
+        (D1, "drift"): 1,
+        (D1, "quality"): 2,
+        (D2, "drift"): 4,
     }
     assert churn.loc[(churn["partition_date"] == D1) & (churn["family"] == "drift"), "value"].tolist() == [42.0]
     assert len(store.rows("fraud")) == 5
@@ -162,10 +179,18 @@ def test_replace_with_no_rows_clears_the_families(store):
     assert store.rows("churn")["family"].unique().tolist() == ["quality"]
 
 
-@pytest.mark.parametrize("bad", [
-    dict(day=D2), dict(family="performance"), dict(model="fraud"), dict(status="bad"), dict(direction="up"),
-    dict(computed_at=datetime(2026, 11, 21, 2, 0)),
-], ids=["day", "family", "model", "status", "direction", "naive-time"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(day=D2),
+        dict(family="performance"),
+        dict(model="fraud"),
+        dict(status="bad"),
+        dict(direction="up"),
+        dict(computed_at=datetime(2026, 11, 21, 2, 0)),
+    ],
+    ids=["day", "family", "model", "status", "direction", "naive-time"],
+)
 def test_invalid_row_raises_before_writing(store, bad):
     store.replace_rows("churn", D1, ["drift"], day_set(n=3))
     rows = day_set(n=2, base=100.0) + [mrow(segment="bad", **bad)]
@@ -217,10 +242,18 @@ def test_concurrent_replacements_of_one_day_never_mix_or_fail(store_url):
 
 
 def test_null_and_nan_round_trip_as_null(store):
-    rows = [mrow(segment="none", value=None, warning_threshold=None, critical_threshold=None, direction=None,
-                 status="unknown"),
-            mrow(segment="nan", value=float("nan"), critical_threshold=float("nan"), status="unknown"),
-            mrow(segment="num", value=0.25)]
+    rows = [
+        mrow(
+            segment="none",
+            value=None,
+            warning_threshold=None,
+            critical_threshold=None,
+            direction=None,
+            status="unknown",
+        ),
+        mrow(segment="nan", value=float("nan"), critical_threshold=float("nan"), status="unknown"),
+        mrow(segment="num", value=0.25),
+    ]
     store.replace_rows("churn", D1, ["drift"], rows)
     # NaN must become SQL NULL (PostgreSQL would otherwise keep a 'NaN' that NULL-aware queries miss).
     assert scalar(store, "SELECT COUNT(*) FROM metric_values WHERE value IS NULL") == 2
@@ -233,9 +266,12 @@ def test_null_and_nan_round_trip_as_null(store):
 
 def test_rows_filters_and_timestamps(store):
     paris = timezone(timedelta(hours=1))
-    store.replace_rows("churn", D1, ["drift", "quality"],
-                       day_set(D1, "drift") + [mrow("row_count", value=1000, family="quality",
-                                                    computed_at=T0.astimezone(paris))])
+    store.replace_rows(
+        "churn",
+        D1,
+        ["drift", "quality"],
+        day_set(D1, "drift") + [mrow("row_count", value=1000, family="quality", computed_at=T0.astimezone(paris))],
+    )
     store.replace_rows("churn", D2, ["drift"], day_set(D2, "drift"))
     assert store.rows("churn", family="quality")["metric"].tolist() == ["row_count"]
     assert store.rows("churn", metric="feature_drift_score", start=D2)["partition_date"].tolist() == [D2] * 3
@@ -252,39 +288,61 @@ def test_dtypes_identical_between_backends(tmp_path, pg_schema_url):
         s = MetricStore(url)
         s.migrate()
         empty_rows, empty_actions = s.rows("churn"), s.actions("churn")
-        s.replace_rows("churn", D1, ["drift", "quality"],
-                       day_set() + [mrow("row_count", value=None, family="quality", direction=None, status="unknown")])
+        s.replace_rows(
+            "churn",
+            D1,
+            ["drift", "quality"],
+            day_set() + [mrow("row_count", value=None, family="quality", direction=None, status="unknown")],
+        )
         s.record_action(model="churn", action="retrain", status="requested", trigger="drift")
         frames[name] = (empty_rows, empty_actions, s.rows("churn"), s.actions("churn"))
         s.dispose()
 
     expected_rows = {c: "object" for c in store_module.METRIC_COLUMNS} | {
-        "value": "float64", "warning_threshold": "float64", "critical_threshold": "float64",
+        "value": "float64",
+        "warning_threshold": "float64",
+        "critical_threshold": "float64",
         "computed_at": "datetime64[ns, UTC]",
     }
     expected_actions = {c: "object" for c in store_module.ACTION_COLUMNS} | {
-        "created_at": "datetime64[ns, UTC]", "updated_at": "datetime64[ns, UTC]",
+        "created_at": "datetime64[ns, UTC]",
+        "updated_at": "datetime64[ns, UTC]",
     }
     for name, (empty_rows, empty_actions, rows, actions) in frames.items():
-        for frame, expected in ((empty_rows, expected_rows), (rows, expected_rows),
-                                (empty_actions, expected_actions), (actions, expected_actions)):
+        for frame, expected in (
+            (empty_rows, expected_rows),
+            (rows, expected_rows),
+            (empty_actions, expected_actions),
+            (actions, expected_actions),
+        ):
             assert frame.dtypes.astype(str).to_dict() == expected, name
         assert all(type(d) is date for d in rows["partition_date"]), name
     sqlite_rows, pg_rows = frames["sqlite"][2], frames["postgresql"][2]
     pd.testing.assert_frame_equal(sqlite_rows, pg_rows)
     ignore = ["id", "created_at"]  # generated per call
-    pd.testing.assert_frame_equal(frames["sqlite"][3].drop(columns=ignore), frames["postgresql"][3].drop(columns=ignore))
+    pd.testing.assert_frame_equal(
+        frames["sqlite"][3].drop(columns=ignore), frames["postgresql"][3].drop(columns=ignore)
+    )
 
 
 # -- model actions ---------------------------------------------------------------------------------------------
 
 
 def test_action_record_and_update_round_trip(store):
-    first = store.record_action(model="churn", action="retrain", status="requested", trigger="drift_breach",
-                                partition_date=D1, from_version=3, reason="drift share 0.4", run_id="sensor-1",
-                                actor="sensor")
-    second = store.record_action(model="churn", action="promote", status="pending_approval", from_version="3",
-                                 to_version="4")
+    first = store.record_action(
+        model="churn",
+        action="retrain",
+        status="requested",
+        trigger="drift_breach",
+        partition_date=D1,
+        from_version=3,
+        reason="drift share 0.4",
+        run_id="sensor-1",
+        actor="sensor",
+    )
+    second = store.record_action(
+        model="churn", action="promote", status="pending_approval", from_version="3", to_version="4"
+    )
     store.record_action(model="fraud", action="rollback", status="succeeded")
     store.update_action(first, status="succeeded", run_id="run-9", to_version=4)
 
@@ -292,7 +350,12 @@ def test_action_record_and_update_round_trip(store):
     assert df.index.tolist() == [first, second]
     one = df.loc[first]
     assert (one["status"], one["trigger"], one["partition_date"], one["from_version"], one["to_version"]) == (
-        "succeeded", "drift_breach", D1, "3", "4")
+        "succeeded",
+        "drift_breach",
+        D1,
+        "3",
+        "4",
+    )
     assert (one["reason"], one["run_id"], one["actor"]) == ("drift share 0.4", "run-9", "sensor")  # reason kept
     assert one["updated_at"] >= one["created_at"]
     two = df.loc[second]

@@ -27,8 +27,13 @@ DAY = dt.date(2026, 1, 8)
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
-    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
-                "OTEL_SERVICE_NAME", "MONITORING_LOG_FORMAT"):
+    for var in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_SDK_DISABLED",
+        "OTEL_SERVICE_NAME",
+        "MONITORING_LOG_FORMAT",
+    ):
         monkeypatch.delenv(var, raising=False)
     telemetry.reset_tracing()
     yield
@@ -48,9 +53,14 @@ def test_a_step_emits_one_span_with_model_version_day_family_rows_and_outcome(sp
     (span,) = spans.get_finished_spans()
     assert span.name == "monitoring.drift"
     assert dict(span.attributes) == {
-        "monitoring.model": "adult_income", "monitoring.model_version": "3", "monitoring.day": "2026-01-08",
-        "monitoring.family": "drift", "monitoring.dagster_run_id": "run-1", "monitoring.rows": 1234,
-        "monitoring.outcome": "ok"}
+        "monitoring.model": "adult_income",
+        "monitoring.model_version": "3",
+        "monitoring.day": "2026-01-08",
+        "monitoring.family": "drift",
+        "monitoring.dagster_run_id": "run-1",
+        "monitoring.rows": 1234,
+        "monitoring.outcome": "ok",
+    }
     assert span.resource.attributes["service.name"] == "monitoring_pipelines"
 
 
@@ -80,7 +90,12 @@ def test_without_an_endpoint_nothing_is_set_up_and_logs_are_still_tagged():
         record = json.loads(line)
         assert record["message"] == "computed 7 rows"
         assert {k: record[k] for k in ("model", "day", "run_id", "family", "rows")} == {
-            "model": "adult_income", "day": "2026-01-08", "run_id": "run-9", "family": "service", "rows": 7}
+            "model": "adult_income",
+            "day": "2026-01-08",
+            "run_id": "run-9",
+            "family": "service",
+            "rows": 7,
+        }
         assert record["logger"] == "monitoring_pipelines.test" and record["level"] == "INFO"
     finally:
         telemetry.logging.getLogger(telemetry.LOGGER_NAME).removeHandler(handler)
@@ -177,24 +192,33 @@ def test_a_nightly_run_emits_one_span_per_monitoring_step_with_its_rows(demo_wor
     import dagster as dg
     import numpy as np
 
-    from monitoring_pipelines.defs import names as n
     from monitoring_pipelines.definitions import build_definitions
+    from monitoring_pipelines.defs import names as n
     from monitoring_pipelines.demo import scenario
 
     w = demo_world
-    preds, _ = scenario.simulate_day(w.plan, 1, w.plan.schedule.start_date, w.pool, w.model, w.version,
-                                     np.random.default_rng([scenario.SEED, 1]))
+    preds, _ = scenario.simulate_day(
+        w.plan, 1, w.plan.schedule.start_date, w.pool, w.model, w.version, np.random.default_rng([scenario.SEED, 1])
+    )
     scenario.write_day(w.plan, preds, preds.iloc[0:0][[]].assign(request_id=[], label=[], labelled_at=[]))
     defs = build_definitions([w.plan])
     with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def(n.scoped(w.plan.name, n.REFRESH_REFERENCE)).execute_in_process(
-            instance=instance).success
+        assert (
+            defs.resolve_job_def(n.scoped(w.plan.name, n.REFRESH_REFERENCE))
+            .execute_in_process(instance=instance)
+            .success
+        )
         result = defs.resolve_job_def(n.scoped(w.plan.name, n.NIGHTLY_MONITORING)).execute_in_process(
-            instance=instance, partition_key="2026-01-01")
+            instance=instance, partition_key="2026-01-01"
+        )
     assert result.success
-    by_name = {s.name: s for s in spans.get_finished_spans() if s.attributes.get("monitoring.dagster_run_id") == result.run_id}
-    assert set(by_name) == {f"monitoring.{f}" for f in (
-        "quality", "drift", "performance", "fairness", "service", "comparison", "health", "incidents")}
+    by_name = {
+        s.name: s for s in spans.get_finished_spans() if s.attributes.get("monitoring.dagster_run_id") == result.run_id
+    }
+    assert set(by_name) == {
+        f"monitoring.{f}"
+        for f in ("quality", "drift", "performance", "fairness", "service", "comparison", "health", "incidents")
+    }
     for span in by_name.values():
         assert span.attributes["monitoring.model"] == w.plan.name and span.attributes["monitoring.outcome"] == "ok"
         if span.name != "monitoring.incidents":  # unpartitioned: no day

@@ -32,8 +32,7 @@ MODEL = "adult_income"
 DAYS = 10
 BROKEN_DAY = "2026-01-08"  # the feature pipeline break: occupation is null on every request
 WAIT = 120  # seconds for one element: the UI queries a SQLite instance on a shared 2-core machine
-_ENV = ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL",
-        "DAGSTER_HOME")
+_ENV = ("MONITORING_STORE_URL", "MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL", "DAGSTER_HOME")
 
 
 def _unavailable(reason: str):
@@ -59,8 +58,9 @@ def browser():
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     # the page itself is 1600x1000 (--window-size would count the window's frame): the screenshots' size
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+    )
     driver.set_page_load_timeout(WAIT)
     yield driver
     driver.quit()
@@ -116,9 +116,21 @@ def webserver(demo_instance, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("webserver") / "webserver.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-         "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -132,8 +144,9 @@ def webserver(demo_instance, tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver not answering {base}/server_info after 300 s:\n"
-                            f"{log_path.read_text()[-3000:]}")
+                pytest.fail(
+                    f"dagster-webserver not answering {base}/server_info after 300 s:\n{log_path.read_text()[-3000:]}"
+                )
             time.sleep(1)
         yield base
     finally:
@@ -175,20 +188,27 @@ class Page:
         from selenium.webdriver.support.ui import WebDriverWait
 
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=1,  # React may replace an element we hold
-                                 ignored_exceptions=(StaleElementReferenceException,)).until(lambda _: condition())
+            return WebDriverWait(
+                self.driver,
+                timeout,
+                poll_frequency=1,  # React may replace an element we hold
+                ignored_exceptions=(StaleElementReferenceException,),
+            ).until(lambda _: condition())
         except TimeoutException:
-            pytest.fail(f"{what() if callable(what) else what} is not shown after {timeout} s on "
-                        f"{self.driver.current_url}; the page shows:\n{self.text()[:3000]}")
+            pytest.fail(
+                f"{what() if callable(what) else what} is not shown after {timeout} s on "
+                f"{self.driver.current_url}; the page shows:\n{self.text()[:3000]}"
+            )
 
     def expect(self, *texts: str) -> Page:
         """Fail naming the first text that does not appear on the page."""
         for text in texts:
-            self._wait(repr(text), lambda: text in self.text())
+            self._wait(repr(text), lambda text=text: text in self.text())
         return self
 
     def expect_names(self, what: str, names: list[str]) -> Page:
         """Each name is shown on a line of its own, whole or shortened by the UI ('challe…_comparison')."""
+
         def missing():
             lines = {line.strip() for line in self.text().splitlines()}
             return [name for name in names if not any(_shows(line, name) for line in lines)]
@@ -217,8 +237,9 @@ class Page:
     def find(self, what: str, xpath: str):
         from selenium.webdriver.common.by import By
 
-        return self._wait(what, lambda: next(
-            (e for e in self.driver.find_elements(By.XPATH, xpath) if e.is_displayed()), False))
+        return self._wait(
+            what, lambda: next((e for e in self.driver.find_elements(By.XPATH, xpath) if e.is_displayed()), False)
+        )
 
     def screenshot(self, name: str) -> Path:
         time.sleep(3)  # let spinners, tooltips and the graph's layout settle before the picture
@@ -245,8 +266,11 @@ def ui(browser, webserver, tmp_path_factory) -> Page:
 
     page = Page(browser, webserver, tmp_path_factory.mktemp("screenshots")).open("/")
     try:
-        skip = WebDriverWait(browser, 60, poll_frequency=1).until(lambda d: next(
-            (e for e in d.find_elements(By.XPATH, "//button[normalize-space(.)='Skip']") if e.is_displayed()), False))
+        skip = WebDriverWait(browser, 60, poll_frequency=1).until(
+            lambda d: next(
+                (e for e in d.find_elements(By.XPATH, "//button[normalize-space(.)='Skip']") if e.is_displayed()), False
+            )
+        )
         skip.click()
     except TimeoutException:
         pass  # not shown (a later Dagster, or already dismissed): nothing to dismiss
@@ -303,8 +327,9 @@ def test_the_blocking_check_failed_on_the_broken_pipeline_day(ui, model):
     ui.click("Execution history").expect("Failed")
     ui.screenshot(f"{check.replace('_', '-')}-history")
     # the failed execution's metadata names its day: the evaluation itself carries no partition in Dagster 1.13
-    ui.click_xpath(f"metadata button of the 'Failed' execution of {check}",
-                   "//tr[.//*[normalize-space(text())='Failed']]//button")
+    ui.click_xpath(
+        f"metadata button of the 'Failed' execution of {check}", "//tr[.//*[normalize-space(text())='Failed']]//button"
+    )
     ui.expect("Metadata", f"day {BROKEN_DAY}", "unexpected_share 1", f"column {model['broken_column']}")
     ui.screenshot(f"{check.replace('_', '-')}-failed")
 
@@ -318,14 +343,20 @@ def test_drift_report_shows_the_latest_metadata_and_the_report_link(ui, model, d
     report = Path(demo_instance["MONITORING_HOME"]) / "reports" / MODEL / "drift" / f"{last_day}.html"
     assert report.is_file(), f"the demo wrote no drift report {report}"
     ui.open(f"/assets/{MODEL}/{n.DRIFT_REPORT}")
-    ui.expect("Latest materialization", last_day, "share_of_drifted_features", "top_features", "report",
-              str(report))
+    ui.expect("Latest materialization", last_day, "share_of_drifted_features", "top_features", "report", str(report))
     # a path value (MetadataValue.path) is a link that copies the path to the clipboard: a browser page may
     # not open a file:// URL, so the UI offers no href
-    ui.find(f"the report path {report} as a copy-to-clipboard link",
-            f"//a[@title='Copy to clipboard' and normalize-space(.)='{report}']")
-    ui.expect("Upstream assets", f"{MODEL} / {n.SCORING_BATCH}", f"{MODEL} / {n.REFERENCE_PROFILE}",
-              "Downstream assets", f"{MODEL} / {n.MODEL_HEALTH}")
+    ui.find(
+        f"the report path {report} as a copy-to-clipboard link",
+        f"//a[@title='Copy to clipboard' and normalize-space(.)='{report}']",
+    )
+    ui.expect(
+        "Upstream assets",
+        f"{MODEL} / {n.SCORING_BATCH}",
+        f"{MODEL} / {n.REFERENCE_PROFILE}",
+        "Downstream assets",
+        f"{MODEL} / {n.MODEL_HEALTH}",
+    )
     ui.screenshot("drift-report")
 
 

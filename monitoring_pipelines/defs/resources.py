@@ -3,7 +3,6 @@
 Each reads its location at launch (``settings``), never at import; tests pass explicit values.
 """
 
-
 import datetime as dt
 from functools import cached_property
 

@@ -12,8 +12,17 @@ import pandas as pd
 
 ADULT_CSV = Path(__file__).parent / "data" / "adult.csv.gz"
 
-_CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex",
-                "native_country", "source"]
+_CATEGORICAL = [
+    "workclass",
+    "education",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "native_country",
+    "source",
+]
 
 
 def load_adult() -> pd.DataFrame:

@@ -32,8 +32,9 @@ class AlertReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = verify_signature(body, self.headers.get(TIMESTAMP_HEADER, ""),
-                                      self.headers.get(SIGNATURE_HEADER, ""), receiver.key)
+                ok = verify_signature(
+                    body, self.headers.get(TIMESTAMP_HEADER, ""), self.headers.get(SIGNATURE_HEADER, ""), receiver.key
+                )
                 with receiver._lock:
                     if ok:
                         payload = json.loads(body)
@@ -57,7 +58,7 @@ class AlertReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
 
-    def __enter__(self) -> "AlertReceiver":
+    def __enter__(self) -> AlertReceiver:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread.start()
         return self

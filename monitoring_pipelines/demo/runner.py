@@ -49,8 +49,10 @@ def _demo_plan(plans: list[MonitoringPlan]) -> MonitoringPlan:
             return p
     from monitoring_pipelines.plan import plans_dir
 
-    raise MonitoringError(f"the demo drives model {DEMO_MODEL!r}, but no plan in {plans_dir()} names it; "
-                          "copy monitoring_pipelines/plans/adult_income.yaml there")
+    raise MonitoringError(
+        f"the demo drives model {DEMO_MODEL!r}, but no plan in {plans_dir()} names it; "
+        "copy monitoring_pipelines/plans/adult_income.yaml there"
+    )
 
 
 def _reset(plan: MonitoringPlan, home: Path, say) -> None:
@@ -91,9 +93,11 @@ def _drop_demo_model(model: str) -> None:
     except MlflowException:
         return
     if rm.tags.get(DEMO_TAG) != "true":
-        raise MonitoringError(f"registered model {model!r} in {settings.masked(settings.mlflow_tracking_uri())} was not "
-                              "created by the "
-                              "demo; refusing to delete it. Point MLFLOW_TRACKING_URI elsewhere or unset it.")
+        raise MonitoringError(
+            f"registered model {model!r} in {settings.masked(settings.mlflow_tracking_uri())} was not "
+            "created by the "
+            "demo; refusing to delete it. Point MLFLOW_TRACKING_URI elsewhere or unset it."
+        )
     client.delete_registered_model(model)
 
 
@@ -133,8 +137,17 @@ class _Daemon:
         self.sensors = [s for s in defs.sensors if s.name.startswith(f"{plan.name}__")]
         self.cursors: dict[str, str | None] = {}
 
-    def launch(self, job_name: str, *, partition_key=None, run_config=None, tags=None, asset_selection=None,
-               run_key=None, origin: str = ""):
+    def launch(
+        self,
+        job_name: str,
+        *,
+        partition_key=None,
+        run_config=None,
+        tags=None,
+        asset_selection=None,
+        run_key=None,
+        origin: str = "",
+    ):
         dg = self.dg
         if run_key and self.instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1):
             return None  # the daemon launches a run key once
@@ -146,40 +159,61 @@ class _Daemon:
             all_tags["dagster/sensor_name"] = origin
         # the run's own event log keeps every event; the demo reports failures itself, one line each
         run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-        return job.execute_in_process(instance=self.instance, partition_key=partition_key, run_config=run_config,
-                                      tags=all_tags, asset_selection=asset_selection, raise_on_error=False)
+        return job.execute_in_process(
+            instance=self.instance,
+            partition_key=partition_key,
+            run_config=run_config,
+            tags=all_tags,
+            asset_selection=asset_selection,
+            raise_on_error=False,
+        )
 
     def nightly(self, day: dt.date):
         """The schedule's tick at the plan's time on the day after ``day``: it requests partition ``day``."""
         dg, n = self.dg, self.n
         schedule = self.defs.resolve_schedule_def(n.scoped(self.plan.name, n.NIGHTLY_SCHEDULE))
-        tick = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(self.plan.schedule.hour, self.plan.schedule.minute),
-                                   tzinfo=dt.timezone.utc)
+        tick = dt.datetime.combine(
+            day + dt.timedelta(days=1), dt.time(self.plan.schedule.hour, self.plan.schedule.minute), tzinfo=dt.UTC
+        )
         data = schedule.evaluate_tick(dg.build_schedule_context(instance=self.instance, scheduled_execution_time=tick))
         (request,) = data.run_requests
         if request.partition_key != day.isoformat():
             raise MonitoringError(f"schedule tick {tick} requested {request.partition_key}, expected {day}")
-        return self.launch(n.scoped(self.plan.name, n.NIGHTLY_MONITORING), partition_key=request.partition_key,
-                           tags={**request.tags, n.TAG_MODEL: self.plan.name})
+        return self.launch(
+            n.scoped(self.plan.name, n.NIGHTLY_MONITORING),
+            partition_key=request.partition_key,
+            tags={**request.tags, n.TAG_MODEL: self.plan.name},
+        )
 
     def sensors_tick(self) -> list[tuple[str, str, object]]:
         """Evaluate every sensor once (in declaration order) and launch what it asks for."""
         dg = self.dg
         launched = []
         for sensor in self.sensors:
-            ctx = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor.name),
-                                          definitions=self.defs, sensor_name=sensor.name,
-                                          resources=self.defs.resources)
+            ctx = dg.build_sensor_context(
+                instance=self.instance,
+                cursor=self.cursors.get(sensor.name),
+                definitions=self.defs,
+                sensor_name=sensor.name,
+                resources=self.defs.resources,
+            )
             data = sensor.evaluate_tick(ctx)
             self.cursors[sensor.name] = data.cursor
             for rr in data.run_requests or []:
                 job_name = rr.job_name or sensor.job_name
-                result = self.launch(job_name, partition_key=rr.partition_key, run_config=rr.run_config,
-                                     tags=rr.tags, asset_selection=rr.asset_selection, run_key=rr.run_key,
-                                     origin=sensor.name)
+                result = self.launch(
+                    job_name,
+                    partition_key=rr.partition_key,
+                    run_config=rr.run_config,
+                    tags=rr.tags,
+                    asset_selection=rr.asset_selection,
+                    run_key=rr.run_key,
+                    origin=sensor.name,
+                )
                 if result is not None:
-                    launched.append((sensor.name, job_name + (f"[{rr.partition_key}]" if rr.partition_key else ""),
-                                     result))
+                    launched.append(
+                        (sensor.name, job_name + (f"[{rr.partition_key}]" if rr.partition_key else ""), result)
+                    )
         return launched
 
 
@@ -217,7 +251,9 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
     return result
 
 
-def _run_days(plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, days: int, say, started: float) -> "DemoResult":
+def _run_days(
+    plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, days: int, say, started: float
+) -> DemoResult:
     from monitoring_pipelines.definitions import build_definitions
     from monitoring_pipelines.demo import load_adult, scenario
 
@@ -230,8 +266,9 @@ def _run_days(plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, day
 
     say("training the champion on UCI Adult and registering it in MLflow ...")
     train, reference, pool = scenario.split(load_adult())
-    version = scenario.register_champion(plan, train, reference, settings.mlflow_tracking_uri(),
-                                         settings.mlflow_artifact_root())
+    version = scenario.register_champion(
+        plan, train, reference, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
+    )
     from monitoring_pipelines.registry import Registry
 
     registry = Registry(settings.mlflow_tracking_uri())
@@ -255,8 +292,9 @@ def _run_days(plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, day
         served_by = registry.require(plan.name, "champion")
         if served_by.version != version:
             version, model = served_by.version, registry.load_model(served_by)
-        preds, labels = scenario.simulate_day(plan, day_index, day, pool, model, version,
-                                              np.random.default_rng([scenario.SEED, day_index]))
+        preds, labels = scenario.simulate_day(
+            plan, day_index, day, pool, model, version, np.random.default_rng([scenario.SEED, day_index])
+        )
         pending = pd.concat([pending, labels], ignore_index=True)
         end_of_day = pd.Timestamp(day + dt.timedelta(days=1), tz="UTC")
         arrived, pending = pending[pending[labelled_at] < end_of_day], pending[pending[labelled_at] >= end_of_day]
@@ -274,8 +312,10 @@ def _run_days(plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, day
         acts = store.actions(plan.name)
         day_actions[day.isoformat()] = [_action_label(a) for a in acts.iloc[actions_before:].itertuples()]
         actions_before = len(acts)
-        say(f"day {day_index:2d} {day}: {len(preds):5d} predictions, {len(arrived):5d} labels arrived, nightly run "
-            f"{status}; sensors launched {len(launched)} run(s)" + "".join(f"\n    {s} -> {j}" for s, j, _ in launched))
+        say(
+            f"day {day_index:2d} {day}: {len(preds):5d} predictions, {len(arrived):5d} labels arrived, nightly run "
+            f"{status}; sensors launched {len(launched)} run(s)" + "".join(f"\n    {s} -> {j}" for s, j, _ in launched)
+        )
 
     result.table = day_table(plan, store, days, day_actions)
     result.seconds = time.perf_counter() - started
@@ -289,12 +329,21 @@ def _promote_by_hand(daemon: _Daemon, plan: MonitoringPlan, store, registry, day
     from monitoring_pipelines.demo import scenario
     from monitoring_pipelines.registry import CHALLENGER
 
-    version = scenario.register_hand_trained(plan, store, day, settings.mlflow_tracking_uri(),
-                                             settings.mlflow_artifact_root())
+    version = scenario.register_hand_trained(
+        plan, store, day, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
+    )
     registry.set_alias(plan.name, CHALLENGER, version)
-    run = daemon.launch(n.scoped(plan.name, n.PROMOTE_CHALLENGER), tags={n.TAG_MODEL: plan.name}, run_config={
-        "ops": {f"{plan.name}__promote": {"config": {"reason": f"by hand: {scenario.HAND_PROMOTION}",
-                                                      "day": day.isoformat()}}}})
+    run = daemon.launch(
+        n.scoped(plan.name, n.PROMOTE_CHALLENGER),
+        tags={n.TAG_MODEL: plan.name},
+        run_config={
+            "ops": {
+                f"{plan.name}__promote": {
+                    "config": {"reason": f"by hand: {scenario.HAND_PROMOTION}", "day": day.isoformat()}
+                }
+            }
+        },
+    )
     return [(f"by hand, version {version}", n.scoped(plan.name, n.PROMOTE_CHALLENGER), run), *daemon.sensors_tick()]
 
 
@@ -324,29 +373,31 @@ def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, lis
     for _, day in scenario.scenario_days(plan, days):
         r = rows[rows["partition_date"] == day]
 
-        def value(family, metric, segment=""):
+        def value(family, metric, segment="", r=r):
             return figure(r, family, metric, segment)
 
         realised, estimated = value("performance", "roc_auc"), value("performance_estimated", "roc_auc")
         shifted = r[(r["family"] == "drift") & (r["metric"] == "protected_drifted") & (r["value"] == 1.0)]["segment"]
         breached = r[r["status"].isin(["warning", "critical"])]
-        out.append({
-            "day": day.isoformat(),
-            "rows": value("quality", "row_count"),
-            "failed_checks": value("quality", "failed_checks"),
-            "drifted_share": value("drift", "share_of_drifted_features"),
-            "auc": realised if realised is not None else estimated,
-            "auc_estimated": realised is None and estimated is not None,
-            "realised_auc": realised,
-            "estimated_auc": estimated,
-            "label_coverage": value("performance", "label_coverage"),
-            "worst_fairness_gap": worst_fairness_gap(r),
-            "p99_latency_ms": value("service", "latency_p99_ms"),
-            "protected_shift": ",".join(sorted(shifted)),
-            "breaches": len(breached.groupby(["family", "metric"])),
-            "incidents": " ".join(changes.get(day, [])),
-            "actions": ", ".join(day_actions.get(day.isoformat(), [])),
-        })
+        out.append(
+            {
+                "day": day.isoformat(),
+                "rows": value("quality", "row_count"),
+                "failed_checks": value("quality", "failed_checks"),
+                "drifted_share": value("drift", "share_of_drifted_features"),
+                "auc": realised if realised is not None else estimated,
+                "auc_estimated": realised is None and estimated is not None,
+                "realised_auc": realised,
+                "estimated_auc": estimated,
+                "label_coverage": value("performance", "label_coverage"),
+                "worst_fairness_gap": worst_fairness_gap(r),
+                "p99_latency_ms": value("service", "latency_p99_ms"),
+                "protected_shift": ",".join(sorted(shifted)),
+                "breaches": len(breached.groupby(["family", "metric"])),
+                "incidents": " ".join(changes.get(day, [])),
+                "actions": ", ".join(day_actions.get(day.isoformat(), [])),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -370,16 +421,22 @@ def format_table(table: pd.DataFrame) -> str:
     def fmt(v, digits):
         return "-" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{v:.{digits}f}"
 
-    header = (f"{'day':10} {'rows':>5} {'failed':>6} {'drift':>5} {'AUC':>6} {'cover':>5} {'fair gap':>8} "
-              f"{'group shift':>11} {'p99 ms':>7} {'breach':>6}  incidents / actions")
+    header = (
+        f"{'day':10} {'rows':>5} {'failed':>6} {'drift':>5} {'AUC':>6} {'cover':>5} {'fair gap':>8} "
+        f"{'group shift':>11} {'p99 ms':>7} {'breach':>6}  incidents / actions"
+    )
     lines = [header, "-" * len(header)]
     for r in table.itertuples():
         auc = fmt(r.auc, 3) + ("*" if r.auc_estimated else " ")
-        lines.append(f"{r.day:10} {fmt(r.rows, 0):>5} {fmt(r.failed_checks, 0):>6} {fmt(r.drifted_share, 2):>5} "
-                     f"{auc:>6} {fmt(r.label_coverage, 2):>5} {fmt(r.worst_fairness_gap, 3):>8} "
-                     f"{r.protected_shift or '-':>11} {fmt(r.p99_latency_ms, 0):>7} {r.breaches:>6}  "
-                     + "  ".join(x for x in (r.incidents, r.actions and f"[{r.actions}]") if x))
-    lines.append("AUC: realised once labels landed; * = estimated from scores (labels not landed yet). "
-                 "group shift: protected attributes whose distribution drifted. breach: metrics beyond a threshold; "
-                 "incidents: +opened ^escalated -resolved (on the day of the data); [actions].")
+        lines.append(
+            f"{r.day:10} {fmt(r.rows, 0):>5} {fmt(r.failed_checks, 0):>6} {fmt(r.drifted_share, 2):>5} "
+            f"{auc:>6} {fmt(r.label_coverage, 2):>5} {fmt(r.worst_fairness_gap, 3):>8} "
+            f"{r.protected_shift or '-':>11} {fmt(r.p99_latency_ms, 0):>7} {r.breaches:>6}  "
+            + "  ".join(x for x in (r.incidents, r.actions and f"[{r.actions}]") if x)
+        )
+    lines.append(
+        "AUC: realised once labels landed; * = estimated from scores (labels not landed yet). "
+        "group shift: protected attributes whose distribution drifted. breach: metrics beyond a threshold; "
+        "incidents: +opened ^escalated -resolved (on the day of the data); [actions]."
+    )
     return "\n".join(lines)

@@ -38,13 +38,13 @@ TRAIN_SHARE = 0.6
 REFERENCE_ROWS = 5000
 DAYS = 30
 
-DAILY_ROWS = (2400, 3600)         # requests per day, uniform in this range (inclusive); see docs/demo-scenario.md
+DAILY_ROWS = (2400, 3600)  # requests per day, uniform in this range (inclusive); see docs/demo-scenario.md
 LATENCY_MEDIAN_MS = 40.0
-LATENCY_SIGMA = 0.45              # lognormal shape: p99 ~ 2.85 x median ~ 115 ms on a normal day
-TILT_CLIP = 2.0                   # gradual drift re-weights on z-scores clipped at +-2 (see _tilted_weights)
-ERROR_RATE = 0.002                # background share of requests with status 'error' (no prediction)
+LATENCY_SIGMA = 0.45  # lognormal shape: p99 ~ 2.85 x median ~ 115 ms on a normal day
+TILT_CLIP = 2.0  # gradual drift re-weights on z-scores clipped at +-2 (see _tilted_weights)
+ERROR_RATE = 0.002  # background share of requests with status 'error' (no prediction)
 LABEL_DELAY = dt.timedelta(days=3)
-LABEL_JITTER_HOURS = 6.0          # labelled_at = ts + 3 days + U(0, 6) hours
+LABEL_JITTER_HOURS = 6.0  # labelled_at = ts + 3 days + U(0, 6) hours
 # Share of the day's requests per UTC hour: quiet at night, peak in the early afternoon.
 HOURLY_PROFILE = np.array([1, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 10, 10, 10, 9, 8, 7, 5, 4, 3, 2, 2, 1], float)
 
@@ -76,22 +76,46 @@ class Event:
 
 
 EVENTS: tuple[Event, ...] = (
-    Event("feature_pipeline_break", "null_column", 8, 8, {"column": "occupation"},
-          "An upstream feature job breaks: every request arrives with occupation = null.",
-          "Quality: the not-null check on occupation fails (blocking). The model imputes '<missing>', so "
-          "scores fall (positive rate ~0.20 -> ~0.11, recall drops; ROC AUC barely moves)."),
-    Event("older_longer_hours", "gradual_drift", 12, 30, {"shift": {"age": 8.0, "hours_per_week": 10.0}},
-          "The applicant mix ages and works longer hours: traffic is re-sampled with weights so that the mean "
-          "age rises linearly by up to 8 years and mean hours_per_week by up to 10 h on day 30.",
-          "Drift on hours_per_week from about day 13-14 and age from about day 15 (none before day 13), "
-          "growing; correlated columns (capital_gain, education_num, relationship, ...) follow from ~day 24."),
-    Event("latency_spike", "latency_spike", 17, 17, {"factor": 8.0, "from_hour": 9, "to_hour": 15},
-          "A slow dependency: requests served 09:00-15:00 UTC take 8x longer.",
-          "Service: latency_p99_ms several times normal (critical, > 500 ms); error rate unchanged."),
-    Event("fewer_women", "group_shift", 20, 23, {"column": "sex", "value": "Female", "share": 0.10},
-          "A marketing channel that reached women stops: the share of sex = Female falls from ~33% to ~10%.",
-          "Drift on sex and the columns tied to it (relationship, marital_status, occupation); Female rows "
-          "fall to ~290 a day (~45 positives), so per-group rates get noisier."),
+    Event(
+        "feature_pipeline_break",
+        "null_column",
+        8,
+        8,
+        {"column": "occupation"},
+        "An upstream feature job breaks: every request arrives with occupation = null.",
+        "Quality: the not-null check on occupation fails (blocking). The model imputes '<missing>', so "
+        "scores fall (positive rate ~0.20 -> ~0.11, recall drops; ROC AUC barely moves).",
+    ),
+    Event(
+        "older_longer_hours",
+        "gradual_drift",
+        12,
+        30,
+        {"shift": {"age": 8.0, "hours_per_week": 10.0}},
+        "The applicant mix ages and works longer hours: traffic is re-sampled with weights so that the mean "
+        "age rises linearly by up to 8 years and mean hours_per_week by up to 10 h on day 30.",
+        "Drift on hours_per_week from about day 13-14 and age from about day 15 (none before day 13), "
+        "growing; correlated columns (capital_gain, education_num, relationship, ...) follow from ~day 24.",
+    ),
+    Event(
+        "latency_spike",
+        "latency_spike",
+        17,
+        17,
+        {"factor": 8.0, "from_hour": 9, "to_hour": 15},
+        "A slow dependency: requests served 09:00-15:00 UTC take 8x longer.",
+        "Service: latency_p99_ms several times normal (critical, > 500 ms); error rate unchanged.",
+    ),
+    Event(
+        "fewer_women",
+        "group_shift",
+        20,
+        23,
+        {"column": "sex", "value": "Female", "share": 0.10},
+        "A marketing channel that reached women stops: the share of sex = Female falls from ~33% to ~10%.",
+        "Drift on sex and the columns tied to it (relationship, marital_status, occupation); Female rows "
+        "fall to ~290 a day (~45 positives), so per-group rates get noisier.",
+    ),
 )
 
 
@@ -100,8 +124,10 @@ EVENTS: tuple[Event, ...] = (
 # and promotes it by launching promote_challenger, skipping the shadow comparison. It serves from the next day;
 # its labels arrive three days later, and the rollback sensor returns to the previous champion.
 HAND_PROMOTION_DAY = 26
-HAND_PROMOTION = ("an engineer promotes a hand-trained version (labels joined to the wrong rows) by launching "
-                  "promote_challenger, skipping the shadow comparison")
+HAND_PROMOTION = (
+    "an engineer promotes a hand-trained version (labels joined to the wrong rows) by launching "
+    "promote_challenger, skipping the shadow comparison"
+)
 
 
 def register_hand_trained(plan: MonitoringPlan, store, day: dt.date, tracking_uri: str, artifact_root: str) -> str:
@@ -113,10 +139,17 @@ def register_hand_trained(plan: MonitoringPlan, store, day: dt.date, tracking_ur
     window = training_window(plan, store, day).frame.sort_values(plan.data.predictions.timestamp)
     cut = int(len(window) * (1 - HOLDOUT_SHARE))
     model = train_mislabelled(window.iloc[:cut], plan, label=plan.data.reference.label)
-    return register_version(plan, model, window.iloc[cut:], tracking_uri, artifact_root,
-                            run_name=f"{plan.name}-hand-trained-{day}", estimator="HistGradientBoosting",
-                            train_rows=cut, tags={"monitoring.role": "hand_trained",
-                                                  "monitoring.trigger_day": day.isoformat()})
+    return register_version(
+        plan,
+        model,
+        window.iloc[cut:],
+        tracking_uri,
+        artifact_root,
+        run_name=f"{plan.name}-hand-trained-{day}",
+        estimator="HistGradientBoosting",
+        train_rows=cut,
+        tags={"monitoring.role": "hand_trained", "monitoring.trigger_day": day.isoformat()},
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -154,11 +187,12 @@ def _tracking_uri(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(saved)   # None unsets both the global and the environment variable
+        mlflow.set_tracking_uri(saved)  # None unsets both the global and the environment variable
 
 
-def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df: pd.DataFrame,
-                      tracking_uri: str, artifact_root: str) -> str:
+def register_champion(
+    plan: MonitoringPlan, train_df: pd.DataFrame, reference_df: pd.DataFrame, tracking_uri: str, artifact_root: str
+) -> str:
     """Train the first champion, log and register it in MLflow, and return its version.
 
     The run (in experiment ``plan.name``, artifacts under ``artifact_root``) holds metrics on the reference
@@ -171,9 +205,17 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
     from monitoring_pipelines.demo.training import train
 
     model = train(train_df, plan, label=plan.data.reference.label)
-    version = register_version(plan, model, reference_df, tracking_uri, artifact_root,
-                               run_name=f"{plan.name}-initial-champion", estimator="LogisticRegression",
-                               train_rows=len(train_df), tags={"monitoring.role": "initial_champion"})
+    version = register_version(
+        plan,
+        model,
+        reference_df,
+        tracking_uri,
+        artifact_root,
+        run_name=f"{plan.name}-initial-champion",
+        estimator="LogisticRegression",
+        train_rows=len(train_df),
+        tags={"monitoring.role": "initial_champion"},
+    )
     from monitoring_pipelines.actions import mark_champion
     from monitoring_pipelines.registry import Registry
 
@@ -182,8 +224,18 @@ def register_champion(plan: MonitoringPlan, train_df: pd.DataFrame, reference_df
     return version
 
 
-def register_version(plan: MonitoringPlan, model, reference_df: pd.DataFrame, tracking_uri: str, artifact_root: str,
-                     *, run_name: str, estimator: str, train_rows: int, tags: dict[str, str] | None = None) -> str:
+def register_version(
+    plan: MonitoringPlan,
+    model,
+    reference_df: pd.DataFrame,
+    tracking_uri: str,
+    artifact_root: str,
+    *,
+    run_name: str,
+    estimator: str,
+    train_rows: int,
+    tags: dict[str, str] | None = None,
+) -> str:
     """Log ``model`` (a fitted pipeline) with its reference data (``reference_df`` scored by ``model``) as a
     new version of ``plan.name``, tag it with ``tags``, and return the version. No alias is moved."""
     import mlflow
@@ -212,17 +264,31 @@ def register_version(plan: MonitoringPlan, model, reference_df: pd.DataFrame, tr
     reference = reference.reset_index(drop=True)
 
     with _tracking_uri(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=run_name):
-        mlflow.log_params({"estimator": estimator, "train_rows": train_rows,
-                           "reference_rows": len(reference_df), "features": ",".join(inputs)})
-        mlflow.log_metrics({"roc_auc": roc_auc_score(y, score), "accuracy": accuracy_score(y, score >= 0.5),
-                            "log_loss": log_loss(y, score)})
+        mlflow.log_params(
+            {
+                "estimator": estimator,
+                "train_rows": train_rows,
+                "reference_rows": len(reference_df),
+                "features": ",".join(inputs),
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "roc_auc": roc_auc_score(y, score),
+                "accuracy": accuracy_score(y, score >= 0.5),
+                "log_loss": log_loss(y, score),
+            }
+        )
         # Numerical inputs declared as double: the pipeline imputes them, so a null must not fail the schema.
         example = reference_df[inputs].head(5).astype({c: "float64" for c in plan.features.numerical})
         info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=plan.name,
+            model,
+            name="model",
+            registered_model_name=plan.name,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            signature=infer_signature(example, model.predict(example)),   # pyfunc predict = class labels
-            skops_trusted_types=SKOPS_TRUSTED_TYPES)
+            signature=infer_signature(example, model.predict(example)),  # pyfunc predict = class labels
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        )
         folder, name = _artifact_dir_and_name(plan.data.reference.artifact_path)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / name
@@ -259,7 +325,7 @@ def _tilted_weights(x: np.ndarray, target: np.ndarray, clip: float = TILT_CLIP, 
         gap = target - mean
         if np.abs(gap).max() < 1e-9:
             break
-        jacobian = ((x - mean) * w[:, None]).T @ (g - w @ g)   # d(weighted mean of x) / d(theta)
+        jacobian = ((x - mean) * w[:, None]).T @ (g - w @ g)  # d(weighted mean of x) / d(theta)
         theta += np.linalg.solve(jacobian, gap)
     return w
 
@@ -291,8 +357,17 @@ def _timestamps(day: dt.date, n: int, rng: np.random.Generator) -> pd.Series:
     return pd.Series(np.sort(midnight + pd.to_timedelta(ms, unit="ms")))
 
 
-def simulate_day(plan: MonitoringPlan, day_index: int, day: dt.date, pool: pd.DataFrame, model, version: str,
-                 rng: np.random.Generator, *, events: tuple[Event, ...] = EVENTS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def simulate_day(
+    plan: MonitoringPlan,
+    day_index: int,
+    day: dt.date,
+    pool: pd.DataFrame,
+    model,
+    version: str,
+    rng: np.random.Generator,
+    *,
+    events: tuple[Event, ...] = EVENTS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Serve one day: returns (predictions, labels) for scenario day ``day_index`` (1 = start_date) at ``day``.
 
     predictions: request_id (``<date>-<nnnnn>``, unique over the scenario), ts (UTC, sorted), model_version,
@@ -337,8 +412,13 @@ def simulate_day(plan: MonitoringPlan, day_index: int, day: dt.date, pool: pd.Da
         out[p.status] = np.where(ok, p.ok_status, "error")
 
     jitter = pd.to_timedelta(rng.uniform(0, LABEL_JITTER_HOURS * 3600, size=n).round(), unit="s")
-    labels = pd.DataFrame({p.id: out[p.id], label_col: served["label"].astype("int64"),
-                           "labelled_at": out[p.timestamp] + LABEL_DELAY + jitter})
+    labels = pd.DataFrame(
+        {
+            p.id: out[p.id],
+            label_col: served["label"].astype("int64"),
+            "labelled_at": out[p.timestamp] + LABEL_DELAY + jitter,
+        }
+    )
     if plan.data.labels:
         labels = labels.rename(columns={"labelled_at": plan.data.labels.labelled_at})
     return out, labels[ok].reset_index(drop=True)
@@ -406,8 +486,11 @@ def write_day(plan: MonitoringPlan, predictions_df: pd.DataFrame, labels_by_arri
         target = folder / f"{day}.parquet"
         if target.exists():
             batch = pd.concat([pd.read_parquet(target), batch], ignore_index=True)
-        batch = (batch.drop_duplicates(src.id, keep="last")
-                 .sort_values([src.labelled_at, src.id], kind="stable").reset_index(drop=True))
+        batch = (
+            batch.drop_duplicates(src.id, keep="last")
+            .sort_values([src.labelled_at, src.id], kind="stable")
+            .reset_index(drop=True)
+        )
         _write_atomically(batch, target)
         written.append(target)
     return written
@@ -419,8 +502,16 @@ def scenario_days(plan: MonitoringPlan, days: int = DAYS) -> list[tuple[int, dt.
     return [(i, start + dt.timedelta(days=i - 1)) for i in range(1, days + 1)]
 
 
-def run_scenario(plan: MonitoringPlan, pool: pd.DataFrame, model, version: str, *, days: int = DAYS,
-                 seed: int = SEED, events: tuple[Event, ...] = EVENTS) -> dict[str, int]:
+def run_scenario(
+    plan: MonitoringPlan,
+    pool: pd.DataFrame,
+    model,
+    version: str,
+    *,
+    days: int = DAYS,
+    seed: int = SEED,
+    events: tuple[Event, ...] = EVENTS,
+) -> dict[str, int]:
     """Simulate and write every day; labels arriving after the last scenario day are not written.
 
     Each day has its own generator seeded by (seed, day_index), so a day is reproducible on its own.
@@ -430,8 +521,9 @@ def run_scenario(plan: MonitoringPlan, pool: pd.DataFrame, model, version: str, 
     labelled_at = plan.data.labels.labelled_at if plan.data.labels else "labelled_at"
     counts = {"days": 0, "predictions": 0, "labels": 0}
     for day_index, day in scenario_days(plan, days):
-        preds, labels = simulate_day(plan, day_index, day, pool, model, version,
-                                     np.random.default_rng([seed, day_index]), events=events)
+        preds, labels = simulate_day(
+            plan, day_index, day, pool, model, version, np.random.default_rng([seed, day_index]), events=events
+        )
         labels = labels[labels[labelled_at] < horizon]
         write_day(plan, preds, labels)
         counts["days"] += 1

@@ -50,8 +50,9 @@ def build_pipeline(plan: MonitoringPlan):
         [("num", numerical, list(plan.features.numerical)), ("cat", categorical, list(plan.features.categorical))],
         remainder="drop",
     )
-    return Pipeline([("features", features),
-                     ("classifier", LogisticRegression(max_iter=2000, C=1.0, random_state=RANDOM_STATE))])
+    return Pipeline(
+        [("features", features), ("classifier", LogisticRegression(max_iter=2000, C=1.0, random_state=RANDOM_STATE))]
+    )
 
 
 def train(window: pd.DataFrame, plan: MonitoringPlan, *, label: str = "label"):
@@ -76,8 +77,9 @@ def build_boosted_pipeline(plan: MonitoringPlan):
     )
     numerical, categories = list(plan.features.numerical), list(plan.features.categorical)
     # numerical inputs median-imputed rather than 'passthrough' (which skops would not trust to load back)
-    features = ColumnTransformer([("num", SimpleImputer(strategy="median"), numerical),
-                                  ("cat", categorical, categories)], remainder="drop")
+    features = ColumnTransformer(
+        [("num", SimpleImputer(strategy="median"), numerical), ("cat", categorical, categories)], remainder="drop"
+    )
     # the ordinal codes are split on as numbers: declaring them categorical_features would make the classifier
     # keep an internal ColumnTransformer that skops (MLflow's sklearn format) does not trust to load back
     classifier = HistGradientBoostingClassifier(random_state=RANDOM_STATE, **BOOSTED)

@@ -18,14 +18,36 @@ from monitoring_pipelines.notify.outbox import OutboxRow
 from monitoring_pipelines.notify.outbox import attempts as outbox_attempts
 from monitoring_pipelines.notify.outbox import read as outbox_rows
 from monitoring_pipelines.notify.transport import (
-    SIGNATURE_HEADER, TIMESTAMP_HEADER, ChannelConfigError, DeliveryError, TransientDeliveryError, sign,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    ChannelConfigError,
+    DeliveryError,
+    TransientDeliveryError,
+    sign,
     verify_signature,
 )
 
 __all__ = [
-    "ALERT_TYPES", "Alert", "alert_type", "dagster_run_url", "playbook_for",
-    "DeliveryReport", "Outcome", "deliver_pending", "enqueue", "notify", "requeue",
-    "WEBHOOK_SCHEMA", "OutboxRow", "outbox_attempts", "outbox_rows",
-    "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "ChannelConfigError", "DeliveryError", "TransientDeliveryError", "sign",
+    "ALERT_TYPES",
+    "Alert",
+    "alert_type",
+    "dagster_run_url",
+    "playbook_for",
+    "DeliveryReport",
+    "Outcome",
+    "deliver_pending",
+    "enqueue",
+    "notify",
+    "requeue",
+    "WEBHOOK_SCHEMA",
+    "OutboxRow",
+    "outbox_attempts",
+    "outbox_rows",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "ChannelConfigError",
+    "DeliveryError",
+    "TransientDeliveryError",
+    "sign",
     "verify_signature",
 ]

@@ -59,8 +59,10 @@ class Alert:
         if self.severity not in SEVERITIES:
             raise ValueError(f"{where}: severity {self.severity!r} is not one of {SEVERITIES}")
         if (self.state == "resolved") != (self.severity == "ok"):
-            raise ValueError(f"{where}: a resolved incident has severity 'ok' and only it does "
-                             f"(got state {self.state!r}, severity {self.severity!r})")
+            raise ValueError(
+                f"{where}: a resolved incident has severity 'ok' and only it does "
+                f"(got state {self.state!r}, severity {self.severity!r})"
+            )
         if isinstance(self.day, dt.datetime) or not isinstance(self.day, dt.date):
             raise ValueError(f"{where}: day must be a datetime.date, got {self.day!r}")
         if self.direction not in ("max", "min", None):
@@ -123,8 +125,9 @@ def alert_type(family: str, metric: str) -> str:
     try:
         return _FAMILY_TYPES[family]
     except KeyError:
-        raise ValueError(f"no alert type for {family}.{metric}: family must be drift or one of "
-                         f"{sorted(_FAMILY_TYPES)}") from None
+        raise ValueError(
+            f"no alert type for {family}.{metric}: family must be drift or one of {sorted(_FAMILY_TYPES)}"
+        ) from None
 
 
 def playbook_for(plan: MonitoringPlan, family: str, metric: str) -> str:

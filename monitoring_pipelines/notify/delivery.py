@@ -22,8 +22,15 @@ from monitoring_pipelines.notify import outbox
 from monitoring_pipelines.notify.alert import SEVERITY_RANK, Alert
 from monitoring_pipelines.notify.messages import canonical_json, render
 from monitoring_pipelines.notify.transport import (
-    SIGNATURE_HEADER, TIMESTAMP_HEADER, ChannelConfigError, TransientDeliveryError, build_email, check_http_url,
-    post, send_email, sign,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    ChannelConfigError,
+    TransientDeliveryError,
+    build_email,
+    check_http_url,
+    post,
+    send_email,
+    sign,
 )
 from monitoring_pipelines.plan import AlertChannel, MonitoringPlan
 from monitoring_pipelines.store import MetricStore
@@ -57,9 +64,11 @@ class DeliveryReport:
 
     model: str
     attempted: tuple[Outcome, ...] = ()
-    waiting: tuple[Outcome, ...] = ()  # pending rows not tried in this call: not due, behind an earlier one, channel down
-    enqueued: tuple[str, ...] = ()     # notify: the outbox ids of its alerts
-    config_errors_total: int = 0       # config_error rows of the model in the outbox, this call's included
+    waiting: tuple[
+        Outcome, ...
+    ] = ()  # pending rows not tried in this call: not due, behind an earlier one, channel down
+    enqueued: tuple[str, ...] = ()  # notify: the outbox ids of its alerts
+    config_errors_total: int = 0  # config_error rows of the model in the outbox, this call's included
 
     @property
     def delivered(self) -> list[Outcome]:
@@ -79,16 +88,21 @@ class DeliveryReport:
         return not self.pending and not self.config_errors
 
     def summary(self) -> str:
-        text = (f"notifications of {self.model}: {len(self.delivered)} delivered, {len(self.pending)} pending, "
-                f"{len(self.config_errors)} config error(s)")
+        text = (
+            f"notifications of {self.model}: {len(self.delivered)} delivered, {len(self.pending)} pending, "
+            f"{len(self.config_errors)} config error(s)"
+        )
         if self.config_errors_total:
-            text += (f"; {self.config_errors_total} notification(s) in config_error wait for a person "
-                     "(fix the channel, then monitoring_pipelines.notify.requeue)")
+            text += (
+                f"; {self.config_errors_total} notification(s) in config_error wait for a person "
+                "(fix the channel, then monitoring_pipelines.notify.requeue)"
+            )
         problems = [f"{o.channel} {o.state} {o.incident_id}: {o.error}" for o in self.config_errors + self.pending]
         return text + "".join(f"\n  {p}" for p in problems)
 
 
 # -- enqueue ---------------------------------------------------------------------------------------------------
+
 
 def enqueue(store: MetricStore, plan: MonitoringPlan, alerts: Iterable[Alert]) -> list[str]:
     """Write one outbox row per alert and channel it routes to; return the outbox ids (existing rows included).
@@ -106,38 +120,65 @@ def enqueue(store: MetricStore, plan: MonitoringPlan, alerts: Iterable[Alert]) -
     rows = []
     for alert in alerts:
         if alert.model != plan.name:
-            raise ValueError(f"alert of model {alert.model!r} (incident {alert.incident_id}) was given with the "
-                             f"plan of model {plan.name!r}")
+            raise ValueError(
+                f"alert of model {alert.model!r} (incident {alert.incident_id}) was given with the "
+                f"plan of model {plan.name!r}"
+            )
         if alert.state == "resolved":
             names = told.get(alert.incident_id, set()) | outbox.channels_told(store, alert.incident_id)
             channels = [c for c in plan.alerts.channels if c.name in names]
             gone = names - {c.name for c in channels}
             if gone:
-                log.warning("model %s: incident %s resolved, but channel(s) %s that were told of it are no longer "
-                            "in the plan; not notified", plan.name, alert.incident_id, sorted(gone))
+                log.warning(
+                    "model %s: incident %s resolved, but channel(s) %s that were told of it are no longer "
+                    "in the plan; not notified",
+                    plan.name,
+                    alert.incident_id,
+                    sorted(gone),
+                )
         else:
-            channels = [c for c in plan.alerts.channels
-                        if SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[c.severity_floor or plan.alerts.min_severity]]
+            channels = [
+                c
+                for c in plan.alerts.channels
+                if SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[c.severity_floor or plan.alerts.min_severity]
+            ]
             told.setdefault(alert.incident_id, set()).update(c.name for c in channels)
         for channel in channels:
             outbox_id = uuid.uuid4().hex
             payload = _scrub(canonical_json(render(channel, plan, alert, outbox_id)), secrets)
-            rows.append({
-                "id": outbox_id, "model": plan.name, "incident_id": alert.incident_id, "state": alert.state,
-                "severity": alert.severity, "family": str(getattr(alert.family, "value", alert.family)),
-                "metric": alert.metric, "segment": alert.segment or "", "partition_date": alert.day.isoformat(),
-                "channel_name": channel.name, "channel_type": channel.type, "payload": payload,
-                "status": "pending", "attempts": 0,
-                # distinct, increasing times keep the delivery order of one call's alerts (open before resolve)
-                "created_at": outbox.iso(start + dt.timedelta(microseconds=len(rows))),
-            })
+            rows.append(
+                {
+                    "id": outbox_id,
+                    "model": plan.name,
+                    "incident_id": alert.incident_id,
+                    "state": alert.state,
+                    "severity": alert.severity,
+                    "family": str(getattr(alert.family, "value", alert.family)),
+                    "metric": alert.metric,
+                    "segment": alert.segment or "",
+                    "partition_date": alert.day.isoformat(),
+                    "channel_name": channel.name,
+                    "channel_type": channel.type,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    # distinct, increasing times keep the delivery order of one call's alerts (open before resolve)
+                    "created_at": outbox.iso(start + dt.timedelta(microseconds=len(rows))),
+                }
+            )
     return outbox.insert(store, rows)
 
 
 # -- deliver ---------------------------------------------------------------------------------------------------
 
-def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetime | None = None,
-                    max_attempts_per_call: int | None = None) -> DeliveryReport:
+
+def deliver_pending(
+    store: MetricStore,
+    plan: MonitoringPlan,
+    *,
+    now: dt.datetime | None = None,
+    max_attempts_per_call: int | None = None,
+) -> DeliveryReport:
     """Send every pending notification of the plan's model that is due at ``now`` (default: the current time).
 
     Each is tried up to ``max_attempts_per_call`` times (default ``alerts.retry.attempts_per_call``) with
@@ -155,8 +196,11 @@ def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetim
     attempted, waiting = [], []
     # a resolve never goes out before its open: an open (or escalation) stuck in config_error holds back the later
     # notifications of that incident on that channel until a person fixes the channel and re-queues it
-    blocked: set[tuple[str, str]] = {(r.incident_id, r.channel_name)
-                                     for r in outbox.read(store, plan.name, status="config_error") if r.state != "resolved"}
+    blocked: set[tuple[str, str]] = {
+        (r.incident_id, r.channel_name)
+        for r in outbox.read(store, plan.name, status="config_error")
+        if r.state != "resolved"
+    }
     down: dict[str, str] = {}
     for row in outbox.read(store, plan.name, status="pending"):
         key = (row.incident_id, row.channel_name)
@@ -171,8 +215,11 @@ def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetim
             reason = "being delivered by another process"
         if reason is not None:
             blocked.add(key)
-            waiting.append(Outcome(row.id, row.model, row.channel_name, row.incident_id, row.state, "pending",
-                                   row.attempts, reason))
+            waiting.append(
+                Outcome(
+                    row.id, row.model, row.channel_name, row.incident_id, row.state, "pending", row.attempts, reason
+                )
+            )
             continue
         result = _deliver_row(store, plan, row, per_call, secrets)
         attempted.append(result)
@@ -183,8 +230,9 @@ def deliver_pending(store: MetricStore, plan: MonitoringPlan, *, now: dt.datetim
     return DeliveryReport(plan.name, tuple(attempted), tuple(waiting), config_errors_total=stuck)
 
 
-def notify(store: MetricStore, plan: MonitoringPlan, alerts: Iterable[Alert], *,
-           now: dt.datetime | None = None) -> DeliveryReport:
+def notify(
+    store: MetricStore, plan: MonitoringPlan, alerts: Iterable[Alert], *, now: dt.datetime | None = None
+) -> DeliveryReport:
     """``enqueue`` then ``deliver_pending`` (which also retries older pending notifications of the model).
 
     Delivery problems never raise: they are in the report, logged as warnings and kept in the outbox. The
@@ -207,8 +255,10 @@ def requeue(store: MetricStore, model: str, *, channel: str | None = None, ids: 
 
 # -- one row ---------------------------------------------------------------------------------------------------
 
-def _deliver_row(store: MetricStore, plan: MonitoringPlan, row: outbox.OutboxRow, per_call: int,
-                 secrets: list[str]) -> Outcome:
+
+def _deliver_row(
+    store: MetricStore, plan: MonitoringPlan, row: outbox.OutboxRow, per_call: int, secrets: list[str]
+) -> Outcome:
     retry = plan.alerts.retry
     channel = plan.alerts.channel(row.channel_name)
     where = f"model {row.model}, channel {row.channel_name} ({row.channel_type})"
@@ -222,33 +272,69 @@ def _deliver_row(store: MetricStore, plan: MonitoringPlan, row: outbox.OutboxRow
         count += 1
         try:
             if channel is None or channel.type != row.channel_type:
-                raise ChannelConfigError(f"{where}: the plan of {row.model} has no {row.channel_type} channel "
-                                         f"named {row.channel_name!r} any more")
+                raise ChannelConfigError(
+                    f"{where}: the plan of {row.model} has no {row.channel_type} channel "
+                    f"named {row.channel_name!r} any more"
+                )
             note = _send(plan, channel, row, where)
         except ChannelConfigError as exc:
             error = _scrub(str(exc), secrets)
-            outbox.record_attempt(store, row, attempt=count, outcome="config_error", error=error,
-                                  at=_utcnow(), next_attempt_at=None, keep_lease=False)
-            log.warning("%s: not delivered, configuration error (fix it, then re-queue with "
-                        "monitoring_pipelines.notify.requeue): %s", where, error)
+            outbox.record_attempt(
+                store,
+                row,
+                attempt=count,
+                outcome="config_error",
+                error=error,
+                at=_utcnow(),
+                next_attempt_at=None,
+                keep_lease=False,
+            )
+            log.warning(
+                "%s: not delivered, configuration error (fix it, then re-queue with "
+                "monitoring_pipelines.notify.requeue): %s",
+                where,
+                error,
+            )
             return _outcome(row, "config_error", count, error)
         except TransientDeliveryError as exc:
             last_error, retry_after = _scrub(str(exc), secrets), exc.retry_after
             # the wait before a later call retries keeps doubling over calls, up to max_backoff_seconds
-            delay = max(min(retry.backoff_seconds * 2 ** count, retry.max_backoff_seconds), retry_after or 0.0)
-            outbox.record_attempt(store, row, attempt=count, outcome="retry", error=last_error, at=_utcnow(),
-                                  next_attempt_at=_utcnow() + dt.timedelta(seconds=delay), keep_lease=True)
+            delay = max(min(retry.backoff_seconds * 2**count, retry.max_backoff_seconds), retry_after or 0.0)
+            outbox.record_attempt(
+                store,
+                row,
+                attempt=count,
+                outcome="retry",
+                error=last_error,
+                at=_utcnow(),
+                next_attempt_at=_utcnow() + dt.timedelta(seconds=delay),
+                keep_lease=True,
+            )
             log.info("%s: attempt %d failed: %s", where, count, last_error)
             continue
         note = _scrub(note, secrets) if note else None
-        outbox.record_attempt(store, row, attempt=count, outcome="delivered", error=note, at=_utcnow(),
-                              next_attempt_at=None, keep_lease=False)
+        outbox.record_attempt(
+            store,
+            row,
+            attempt=count,
+            outcome="delivered",
+            error=note,
+            at=_utcnow(),
+            next_attempt_at=None,
+            keep_lease=False,
+        )
         if note:
             log.warning("%s: delivered with a problem: %s", where, note)
         return _outcome(row, "delivered", count, note)
     outbox.release(store, row.id)
-    log.warning("%s: %s of incident %s not delivered after %d attempt(s) in all; kept pending for the next "
-                "delivery call: %s", where, row.state, row.incident_id, count, last_error)
+    log.warning(
+        "%s: %s of incident %s not delivered after %d attempt(s) in all; kept pending for the next delivery call: %s",
+        where,
+        row.state,
+        row.incident_id,
+        count,
+        last_error,
+    )
     return _outcome(row, "pending", count, last_error)
 
 
@@ -270,8 +356,19 @@ def _send(plan: MonitoringPlan, channel: AlertChannel, row: outbox.OutboxRow, wh
         check_http_url(url, f"{where}: ${channel.url_env}")
         key = _secret(plan, channel, "hmac_key_env", where)
         stamp = str(int(time.time()))
-        post(url, body, {**json_headers, TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(body, stamp, key),
-                         "X-Monitoring-Event": row.state, "X-Monitoring-Delivery": row.id}, timeout, where)
+        post(
+            url,
+            body,
+            {
+                **json_headers,
+                TIMESTAMP_HEADER: stamp,
+                SIGNATURE_HEADER: sign(body, stamp, key),
+                "X-Monitoring-Event": row.state,
+                "X-Monitoring-Delivery": row.id,
+            },
+            timeout,
+            where,
+        )
     elif channel.type == "pagerduty":
         event = json.loads(row.payload)
         event["routing_key"] = _secret(plan, channel, "routing_key_env", where)
@@ -280,9 +377,16 @@ def _send(plan: MonitoringPlan, channel: AlertChannel, row: outbox.OutboxRow, wh
     else:
         username = _secret(plan, channel, "username_env", where) if channel.username_env else None
         password = _secret(plan, channel, "password_env", where) if channel.password_env else None
-        refused = send_email(channel.smtp_host, channel.effective_smtp_port, starttls=channel.effective_starttls,
-                             username=username, password=password, message=build_email(json.loads(row.payload)),
-                             timeout=timeout, where=where)
+        refused = send_email(
+            channel.smtp_host,
+            channel.effective_smtp_port,
+            starttls=channel.effective_starttls,
+            username=username,
+            password=password,
+            message=build_email(json.loads(row.payload)),
+            timeout=timeout,
+            where=where,
+        )
         if refused:
             return "recipients refused: " + "; ".join(f"{r}: {code}" for r, (code, _) in refused.items())
     return None
@@ -297,8 +401,9 @@ def _secret(plan: MonitoringPlan, channel: AlertChannel, field_name: str, where:
     value = os.environ.get(name)
     if not value:
         state = "is empty" if value == "" else "is not set"
-        raise ChannelConfigError(f"{where}: environment variable {name} (alerts.channels[{_index(plan, channel)}]."
-                                 f"{field_name}) {state}")
+        raise ChannelConfigError(
+            f"{where}: environment variable {name} (alerts.channels[{_index(plan, channel)}].{field_name}) {state}"
+        )
     return value
 
 
@@ -330,4 +435,4 @@ def _lease(plan: MonitoringPlan, per_call: int) -> dt.timedelta:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

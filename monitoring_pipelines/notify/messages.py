@@ -67,7 +67,7 @@ def jsonable(value: Any) -> Any:
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.timezone.utc).isoformat() if moment else None
+    return moment.astimezone(dt.UTC).isoformat() if moment else None
 
 
 def _is_url(link: str) -> bool:
@@ -117,13 +117,14 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
 
 # -- slack -----------------------------------------------------------------------------------------------------
 
+
 def _mrkdwn(text: str) -> str:
     # Slack's mrkdwn only needs these three escaped; anything else would show literally
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slack_message(alert: Alert, links: Mapping[str, str]) -> dict[str, Any]:
@@ -134,8 +135,10 @@ def slack_message(alert: Alert, links: Mapping[str, str]) -> dict[str, Any]:
         header = f"{_SEVERITY_ICON[alert.severity]} ESCALATED to {label}: {alert.model} {alert.metric_path}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(header, 150), "emoji": True}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": _cut(f"*{k}*\n{_mrkdwn(v)}", 2000)}
-                                       for k, v in _facts(alert)]},
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": _cut(f"*{k}*\n{_mrkdwn(v)}", 2000)} for k, v in _facts(alert)],
+        },
     ]
     for title, lines in _context_lines(alert):
         body = "\n".join(f"• {_mrkdwn(line)}" for line in lines)
@@ -151,6 +154,7 @@ def slack_message(alert: Alert, links: Mapping[str, str]) -> dict[str, Any]:
 
 # -- webhook ---------------------------------------------------------------------------------------------------
 
+
 def webhook_payload(alert: Alert, links: Mapping[str, str], outbox_id: str) -> dict[str, Any]:
     """The versioned JSON body (schema documented in docs/alerts.md)."""
     return {
@@ -159,10 +163,21 @@ def webhook_payload(alert: Alert, links: Mapping[str, str], outbox_id: str) -> d
         "delivery_id": outbox_id,
         "summary": alert.headline,
         "model": {"name": alert.model, "version": alert.model_version},
-        "incident": {"id": alert.incident_id, "state": alert.state, "severity": alert.severity,
-                     "opened_at": _iso(alert.opened_at), "at": _iso(alert.at)},
-        "metric": {"family": alert.family, "name": alert.metric, "segment": alert.segment, "value": alert.value,
-                   "threshold": alert.threshold, "direction": alert.direction},
+        "incident": {
+            "id": alert.incident_id,
+            "state": alert.state,
+            "severity": alert.severity,
+            "opened_at": _iso(alert.opened_at),
+            "at": _iso(alert.at),
+        },
+        "metric": {
+            "family": alert.family,
+            "name": alert.metric,
+            "segment": alert.segment,
+            "value": alert.value,
+            "threshold": alert.threshold,
+            "direction": alert.direction,
+        },
         "day": alert.day.isoformat(),
         "context": dict(alert.context),
         "links": dict(links),
@@ -170,6 +185,7 @@ def webhook_payload(alert: Alert, links: Mapping[str, str], outbox_id: str) -> d
 
 
 # -- email -----------------------------------------------------------------------------------------------------
+
 
 def _msgid_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", text)
@@ -187,42 +203,69 @@ def email_message(channel: AlertChannel, alert: Alert, links: Mapping[str, str])
     text_lines += ["", f"-- sent by {SOURCE} for model {alert.model}"]
 
     e = html.escape
-    rows = "".join(f"<tr><th align=\"left\">{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
+    rows = "".join(f'<tr><th align="left">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in facts)
     parts = [f"<h2>{e(alert.headline)}</h2>", f"<table>{rows}</table>"]
     for title, lines in sections:
         parts.append(f"<h3>{e(title)}</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>")
     link_items = "".join(
-        f"<li><a href=\"{e(v)}\">{e(_LINK_LABELS.get(k, k))}</a></li>" if _is_url(v)
-        else f"<li>{e(_LINK_LABELS.get(k, k))}: <code>{e(v)}</code></li>" for k, v in links.items())
+        f'<li><a href="{e(v)}">{e(_LINK_LABELS.get(k, k))}</a></li>'
+        if _is_url(v)
+        else f"<li>{e(_LINK_LABELS.get(k, k))}: <code>{e(v)}</code></li>"
+        for k, v in links.items()
+    )
     parts.append(f"<h3>Links</h3><ul>{link_items}</ul>")
     root = f"<{_msgid_part(alert.incident_id)}.opened@{SOURCE}>"
-    headers = {"Message-ID": f"<{_msgid_part(alert.incident_id)}.{alert.state}@{SOURCE}>",
-               "X-Monitoring-Incident": alert.incident_id, "X-Monitoring-State": alert.state,
-               "X-Monitoring-Severity": alert.severity}
+    headers = {
+        "Message-ID": f"<{_msgid_part(alert.incident_id)}.{alert.state}@{SOURCE}>",
+        "X-Monitoring-Incident": alert.incident_id,
+        "X-Monitoring-State": alert.state,
+        "X-Monitoring-Severity": alert.severity,
+    }
     if alert.state != "opened":
         headers.update({"In-Reply-To": root, "References": root})
-    return {"from": channel.sender, "to": list(channel.to or []), "subject": alert.headline,
-            "text": "\n".join(text_lines) + "\n", "html": "<html><body>" + "".join(parts) + "</body></html>",
-            "headers": headers}
+    return {
+        "from": channel.sender,
+        "to": list(channel.to or []),
+        "subject": alert.headline,
+        "text": "\n".join(text_lines) + "\n",
+        "html": "<html><body>" + "".join(parts) + "</body></html>",
+        "headers": headers,
+    }
 
 
 # -- pagerduty -------------------------------------------------------------------------------------------------
+
 
 def pagerduty_event(alert: Alert, links: Mapping[str, str]) -> dict[str, Any]:
     """An Events API v2 event without ``routing_key`` (added at send time). ``dedup_key`` is the incident id,
     so an escalation updates the page opened for it and the recovery resolves it."""
     if alert.state == "resolved":
         return {"event_action": "resolve", "dedup_key": alert.incident_id}
-    details = {"model": alert.model, "model_version": alert.model_version, "day": alert.day.isoformat(),
-               "metric": alert.metric_path, "value": alert.value, "threshold": alert.threshold,
-               "direction": alert.direction, "state": alert.state, **dict(alert.context),
-               "links": dict(links)}
+    details = {
+        "model": alert.model,
+        "model_version": alert.model_version,
+        "day": alert.day.isoformat(),
+        "metric": alert.metric_path,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "direction": alert.direction,
+        "state": alert.state,
+        **dict(alert.context),
+        "links": dict(links),
+    }
     event: dict[str, Any] = {
         "event_action": "trigger",
         "dedup_key": alert.incident_id,
-        "payload": {"summary": _cut(alert.headline, 1024), "source": f"{SOURCE}/{alert.model}",
-                    "severity": alert.severity, "timestamp": _iso(alert.at), "component": alert.model,
-                    "group": alert.family, "class": f"{alert.family}.{alert.metric}", "custom_details": details},
+        "payload": {
+            "summary": _cut(alert.headline, 1024),
+            "source": f"{SOURCE}/{alert.model}",
+            "severity": alert.severity,
+            "timestamp": _iso(alert.at),
+            "component": alert.model,
+            "group": alert.family,
+            "class": f"{alert.family}.{alert.metric}",
+            "custom_details": details,
+        },
         "client": SOURCE,
         "links": [{"href": v, "text": _LINK_LABELS.get(k, k)} for k, v in links.items() if _is_url(v)],
     }

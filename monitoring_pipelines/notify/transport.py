@@ -48,6 +48,7 @@ class ChannelConfigError(DeliveryError):
 
 # -- HTTP ------------------------------------------------------------------------------------------------------
 
+
 def mask_url(url: str) -> str:
     """``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com``: enough to tell which
     endpoint failed, nothing of the path, query or user info, where webhook secrets live."""
@@ -71,8 +72,10 @@ def check_http_url(url: str, where: str) -> None:
     except ValueError:
         ok = False
     if not ok or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ChannelConfigError(f"{where} is not a valid http(s) URL (scheme, host and optional port; "
-                                 f"the value is not shown because it may hold a secret)")
+        raise ChannelConfigError(
+            f"{where} is not a valid http(s) URL (scheme, host and optional port; "
+            f"the value is not shown because it may hold a secret)"
+        )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -97,8 +100,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, wher
     ``where`` is e.g. ``model adult_income, channel team-slack (slack)``.
     """
     target = f"{where} at {mask_url(url)}"
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"User-Agent": USER_AGENT, **headers})
+    request = urllib.request.Request(url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers})
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             response.read()
@@ -107,15 +109,21 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, wher
         status = exc.code
         detail = _body_snippet(exc)
         if status == 429 or status >= 500:
-            raise TransientDeliveryError(f"{target}: HTTP {status} {exc.reason}{detail}",
-                                         retry_after=_retry_after(exc.headers.get("Retry-After"))) from None
+            raise TransientDeliveryError(
+                f"{target}: HTTP {status} {exc.reason}{detail}",
+                retry_after=_retry_after(exc.headers.get("Retry-After")),
+            ) from None
         hint = " (redirects are not followed: put the final URL in the environment variable)" if status < 400 else ""
         raise ChannelConfigError(f"{target}: HTTP {status} {exc.reason}{detail}{hint}") from None
     except http.client.InvalidURL:
-        raise ChannelConfigError(f"{target}: the URL is malformed (the value is not shown: it may hold a secret)") from None
+        raise ChannelConfigError(
+            f"{target}: the URL is malformed (the value is not shown: it may hold a secret)"
+        ) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLCertVerificationError):
-            raise ChannelConfigError(f"{target}: TLS certificate does not verify: {exc.reason.verify_message}") from None
+            raise ChannelConfigError(
+                f"{target}: TLS certificate does not verify: {exc.reason.verify_message}"
+            ) from None
         raise TransientDeliveryError(f"{target}: {_describe(exc.reason)}") from None
     except ssl.SSLCertVerificationError as exc:
         raise ChannelConfigError(f"{target}: TLS certificate does not verify: {exc.verify_message}") from None
@@ -147,14 +155,16 @@ def _describe(reason: object) -> str:
 
 # -- webhook signature -----------------------------------------------------------------------------------------
 
+
 def sign(body: bytes, timestamp: str, key: bytes | str) -> str:
     """``sha256=<hex>`` of HMAC-SHA256(key, ``timestamp + "." + body``)."""
     key = key.encode() if isinstance(key, str) else key
     return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(body: bytes, timestamp: str, signature: str, key: bytes | str, tolerance: float = 300,
-                     *, now: float | None = None) -> bool:
+def verify_signature(
+    body: bytes, timestamp: str, signature: str, key: bytes | str, tolerance: float = 300, *, now: float | None = None
+) -> bool:
     """For receivers: True when ``signature`` (the ``X-Monitoring-Signature`` header) signs ``body`` (the raw
     request bytes) with ``key`` and ``timestamp`` (the ``X-Monitoring-Timestamp`` header, Unix seconds) lies
     within ``tolerance`` seconds of ``now`` (replayed old requests are refused). Constant-time comparison."""
@@ -169,6 +179,7 @@ def verify_signature(body: bytes, timestamp: str, signature: str, key: bytes | s
 
 # -- SMTP ------------------------------------------------------------------------------------------------------
 
+
 def build_email(payload: Mapping) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = payload["subject"]
@@ -182,8 +193,17 @@ def build_email(payload: Mapping) -> EmailMessage:
     return msg
 
 
-def send_email(host: str, port: int, *, starttls: bool, username: str | None, password: str | None,
-               message: EmailMessage, timeout: float, where: str) -> dict[str, tuple[int, bytes]]:
+def send_email(
+    host: str,
+    port: int,
+    *,
+    starttls: bool,
+    username: str | None,
+    password: str | None,
+    message: EmailMessage,
+    timeout: float,
+    where: str,
+) -> dict[str, tuple[int, bytes]]:
     """Send over SMTP; return the recipients the server refused while accepting others (usually empty)."""
     target = f"{where} at smtp://{host}:{port}"
     try:
@@ -211,7 +231,9 @@ def send_email(host: str, port: int, *, starttls: bool, username: str | None, pa
     except smtplib.SMTPException as exc:  # e.g. no authentication method in common
         raise ChannelConfigError(f"{target}: {exc}") from None
     except ssl.SSLError as exc:
-        raise ChannelConfigError(f"{target}: TLS failed: {getattr(exc, 'verify_message', None) or exc.reason}") from None
+        raise ChannelConfigError(
+            f"{target}: TLS failed: {getattr(exc, 'verify_message', None) or exc.reason}"
+        ) from None
     except OSError as exc:  # refused, timeout, DNS
         raise TransientDeliveryError(f"{target}: {_describe(exc)}") from None
 
