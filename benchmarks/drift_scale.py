@@ -67,7 +67,7 @@ def make_log(rows: int, seed: int, drift: bool) -> pd.DataFrame:
 
 
 def plan_for(folder: Path):
-    from monitoring_pipelines.plan import parse_plan
+    from monitoring_pipelines.plan.schema import parse_plan
 
     return parse_plan(
         {
@@ -123,14 +123,14 @@ def ensure_data(root: Path, size: int) -> Path:
 
 
 def worker(step: str, folder: Path, repeat: int) -> dict:
-    from monitoring_pipelines import drift
+    from monitoring_pipelines.families.drift import calculator as drift
 
     plan = plan_for(folder)
     ref = pd.read_parquet(folder / "reference.parquet")
     if step in ("ours", "report"):
         fitted = drift.fit_reference(ref, plan, "1")
         run = lambda: drift.compute_day(plan, DAY, fitted, reference_rows=len(ref))  # noqa: E731
-        for module in ("pyarrow.parquet", "fsspec", "monitoring_pipelines.sources"):  # imports out of the timing
+        for module in ("pyarrow.parquet", "fsspec", "monitoring_pipelines.data.sources"):  # imports out of the timing
             __import__(module)
         if step == "ours":
             out = timed(run, repeat)

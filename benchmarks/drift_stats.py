@@ -39,7 +39,7 @@ import pandas as pd
 from _memory import timed, worker_result  # sibling module: scripts run from benchmarks/
 from scipy import stats
 
-from monitoring_pipelines import drift_stats
+from monitoring_pipelines.families.drift import stats as drift_stats
 
 NUM = [f"num_{i}" for i in range(20)]
 CAT = [f"cat_{i}" for i in range(5)]
@@ -83,7 +83,7 @@ def evidently_drift(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from monitoring_pipelines.drift import _per_column
+    from monitoring_pipelines.families.drift.calculator import _per_column
 
     definition = DataDefinition(numerical_columns=NUM, categorical_columns=CAT)
     report = Report([DataDriftPreset(columns=NUM + CAT)], include_tests=True)

@@ -169,7 +169,9 @@ def run_anchor(df: pd.DataFrame, labels: pd.DataFrame, timed) -> dict:
 
 
 def run_ours(df: pd.DataFrame, labels: pd.DataFrame, timed) -> dict:
-    from monitoring_pipelines import fairness, performance, service
+    from monitoring_pipelines.families.fairness import calculator as fairness
+    from monitoring_pipelines.families.performance import calculator as performance
+    from monitoring_pipelines.families.service import calculator as service
 
     def fair():
         # the day's served rows with their labels, by the performance step's rules (one hash pass, only the
@@ -243,7 +245,7 @@ def worker(task: str, rows: int, seed: int) -> None:
     if task == "ours":
         import fairlearn.metrics  # noqa: F401
 
-        from monitoring_pipelines import fairness, performance, service  # noqa: F401
+        from monitoring_pipelines import service  # noqa: F401
 
     parts: dict[str, dict] = {}
 

@@ -58,7 +58,7 @@ def make_day(rows: int, seed: int, drift: bool, first_id: int = 0) -> pd.DataFra
 
 
 def plan_for(folder: Path):
-    from monitoring_pipelines.plan import parse_plan
+    from monitoring_pipelines.plan.schema import parse_plan
 
     expectations = [
         {
@@ -120,8 +120,8 @@ def worker(step: str, folder: Path, repeat: int) -> None:
     warnings.filterwarnings("ignore")  # GX's import chatter (library-facts.md)
     importlib.import_module("great_expectations")  # import cost out of the timing
 
-    from monitoring_pipelines import quality
-    from monitoring_pipelines.reference import build_profile
+    from monitoring_pipelines.data.reference import build_profile
+    from monitoring_pipelines.families.quality import calculator as quality
 
     plan = plan_for(folder)
     profile = build_profile(pd.read_parquet(folder / "reference.parquet"), plan, "1")

@@ -18,7 +18,7 @@ import time
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from monitoring_pipelines import telemetry
+from monitoring_pipelines.ops import telemetry
 
 DAY = dt.date(2026, 1, 1)
 CHEAPEST_STEP_S = 0.03

@@ -16,7 +16,7 @@ from monitoring_pipelines.errors import MonitoringError, PlanError
 
 
 def _validate(paths: list[str]) -> int:
-    from monitoring_pipelines.plan import load_plan, plan_files
+    from monitoring_pipelines.plan.schema import load_plan, plan_files
 
     unique: dict[Path, Path] = {}  # a file named twice (itself and its folder) is read once
     for raw in paths:
@@ -39,7 +39,7 @@ def _validate(paths: list[str]) -> int:
             continue
         if plan.quality.expectations or plan.quality.overrides:
             # GX's own verdict on the plan's expectations (imports Great Expectations: only for such plans)
-            from monitoring_pipelines.quality import expectation_problems
+            from monitoring_pipelines.families.quality.calculator import expectation_problems
 
             gx_problems = expectation_problems(plan)
             if gx_problems:
@@ -101,8 +101,9 @@ def _demo(days: int) -> int:
 
 
 def _metrics(args) -> int:
-    from monitoring_pipelines import exporter, settings
-    from monitoring_pipelines.store import MetricStore
+    from monitoring_pipelines import settings
+    from monitoring_pipelines.ops import exporter
+    from monitoring_pipelines.store.metric_store import MetricStore
 
     store = MetricStore()
     if args.metrics_command == "textfile":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from monitoring_pipelines.plan import MonitoringPlan, load_plans
+from monitoring_pipelines.plan.schema import MonitoringPlan, load_plans
 
 
 def build_model_defs(plan: MonitoringPlan) -> dg.Definitions:
@@ -32,7 +32,7 @@ def build_definitions(plans: list[MonitoringPlan]) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from monitoring_pipelines import telemetry
+    from monitoring_pipelines.ops import telemetry
 
     # the project's own log lines as JSON with model / day / run fields (MONITORING_LOG_FORMAT=text for plain)
     telemetry.configure_logging()

@@ -77,7 +77,7 @@ def pg_database(pg_url):
 @pytest.fixture(scope="session")
 def plan():
     """The bundled demo plan (adult_income)."""
-    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, load_plans
+    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, load_plans
 
     (p,) = load_plans(BUNDLED_PLANS_DIR)
     return p
@@ -131,9 +131,9 @@ class DemoWorld:
 def demo_world(home) -> DemoWorld:
     """Champion trained and registered in a SQLite MLflow registry under ``home`` (about 5 s)."""
     from monitoring_pipelines import settings
+    from monitoring_pipelines.actions.registry import Registry
     from monitoring_pipelines.demo import load_adult, scenario
-    from monitoring_pipelines.plan import load_plans
-    from monitoring_pipelines.registry import Registry
+    from monitoring_pipelines.plan.schema import load_plans
 
     plan = load_plans()[0]
     train, reference, pool = scenario.split(load_adult())

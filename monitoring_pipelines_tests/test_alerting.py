@@ -13,11 +13,12 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from monitoring_pipelines import incidents, notify
+from monitoring_pipelines import notify
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.incidents import tracker as incidents
+from monitoring_pipelines.store.metric_store import MetricStore
 from monitoring_pipelines_tests.local_servers import HttpReceiver, Reply
 
 M = "adult_income"
@@ -28,7 +29,7 @@ SECRET_PATH = "/hooks/T0-secret-path-91x"
 @pytest.fixture
 def world(demo_world, monkeypatch):
     """The demo plan with p99 latency breaching every day (warning at 1 ms) and one signed webhook channel."""
-    from monitoring_pipelines.plan import Alerts, IncidentSettings, Threshold
+    from monitoring_pipelines.plan.schema import Alerts, IncidentSettings, Threshold
 
     with HttpReceiver() as receiver:
         monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.base_url + SECRET_PATH)
@@ -137,10 +138,10 @@ def test_a_change_whose_run_stopped_before_queueing_its_notification_is_sent_by_
     tmp_path, monkeypatch
 ):
     """incidents.update and the outbox are two transactions: a run that dies between them must not lose the alert."""
-    from monitoring_pipelines.alerting import dispatch
-    from monitoring_pipelines.health import judge, read_history
-    from monitoring_pipelines.metrics import Family, MetricValue
-    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+    from monitoring_pipelines.incidents.alerting import dispatch
+    from monitoring_pipelines.judge.health import judge, read_history
+    from monitoring_pipelines.judge.metrics import Family, MetricValue
+    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
 
     with HttpReceiver() as receiver:
         monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.base_url + "/hook")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, read_yaml
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, read_yaml
 
 BUNDLED = BUNDLED_PLANS_DIR / "adult_income.yaml"
 _NEXT_TO_PYTHON = Path(sys.executable).parent / "monitoring-pipelines"

@@ -1,4 +1,4 @@
-"""The shadow comparison's statistics (monitoring_pipelines.comparison), checked against independent references:
+"""The shadow comparison's statistics (monitoring_pipelines.families.comparison.calculator), checked against independent references:
 scikit-learn for every metric, a slow O(n^2) DeLong written here, scipy for ranks, normal tails and Stouffer's
 method, fairlearn for the fairness gaps, and a resample-by-resample scikit-learn loop for the paired bootstrap."""
 
@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from monitoring_pipelines import comparison as cmp
-from monitoring_pipelines.plan import PromoteAction
+from monitoring_pipelines.families.comparison import calculator as cmp
+from monitoring_pipelines.plan.schema import PromoteAction
 
 
 def _data(n=1500, seed=0, ties=True):
@@ -129,7 +129,7 @@ def test_chunked_bootstrap_equals_the_unchunked_one(monkeypatch):
 def day_of_traffic(plan):
     from monitoring_pipelines.demo import load_adult, scenario
     from monitoring_pipelines.demo.training import train, train_boosted
-    from monitoring_pipelines.performance import join_labels
+    from monitoring_pipelines.families.performance.calculator import join_labels
 
     train_df, reference, pool = scenario.split(load_adult())
     champion = train(train_df, plan)

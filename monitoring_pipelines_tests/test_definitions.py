@@ -16,7 +16,7 @@ import yaml
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, load_plans, read_yaml
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, load_plans, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).parent / "dagster"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.demo.runner import run_demo
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.store.metric_store import MetricStore
 
 DAYS = 16
 
@@ -116,8 +116,8 @@ def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_sc
     given; a second run replaces the demo model's rows, runs and registered model, and keeps other models'."""
     import shutil
 
-    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR
-    from monitoring_pipelines.store import MetricRow
+    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR
+    from monitoring_pipelines.store.metric_store import MetricRow
 
     plans = tmp_path / "plans"
     plans.mkdir()
@@ -189,8 +189,8 @@ def month(tmp_path_factory):
 
 
 def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollback(month):
-    from monitoring_pipelines import comparison
-    from monitoring_pipelines.registry import Registry
+    from monitoring_pipelines.actions.registry import Registry
+    from monitoring_pipelines.families.comparison import calculator as comparison
 
     home, result, store = month
     table = result.table.set_index("day")

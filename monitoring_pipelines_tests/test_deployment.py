@@ -39,8 +39,8 @@ from dagster._config import process_config
 from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.instance.config import PoolGranularity, dagster_instance_config
 
-from monitoring_pipelines import plan as plan_module
 from monitoring_pipelines import settings
+from monitoring_pipelines.plan import schema as plan_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

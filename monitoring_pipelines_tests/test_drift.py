@@ -26,11 +26,12 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from monitoring_pipelines import drift, reference
+from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError, PlanError
-from monitoring_pipelines.metrics import Family
-from monitoring_pipelines.plan import ColumnDriftTest, DriftSettings
+from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.judge.metrics import Family
+from monitoring_pipelines.plan.schema import ColumnDriftTest, DriftSettings
 
 MEMORY_URL = "memory://drift-tests/adult_income/2026-01-05/drift.html"
 DAY = dt.date(2026, 1, 5)

@@ -14,9 +14,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from monitoring_pipelines import drift, reference
+from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult, scenario, training
-from monitoring_pipelines.metrics import Status
+from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.judge.metrics import Status
 
 
 @pytest.fixture(scope="module")

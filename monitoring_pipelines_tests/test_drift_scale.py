@@ -16,10 +16,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from monitoring_pipelines import drift, reference, sources
+from monitoring_pipelines.data import reference, sources
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.plan import ColumnDriftTest, DriftSettings
+from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.plan.schema import ColumnDriftTest, DriftSettings
 
 DAY = dt.date(2026, 1, 5)
 

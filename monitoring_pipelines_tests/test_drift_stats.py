@@ -20,9 +20,9 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from monitoring_pipelines import drift_stats
 from monitoring_pipelines.demo import load_adult
-from monitoring_pipelines.drift import _per_column
+from monitoring_pipelines.families.drift import stats as drift_stats
+from monitoring_pipelines.families.drift.calculator import _per_column
 
 NUM = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week", "hours_band", "is_male"]
 CAT = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex", "native_country"]

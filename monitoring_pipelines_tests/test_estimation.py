@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from monitoring_pipelines.estimation import Calibration, estimate, expected_roc_auc, fit_calibration
+from monitoring_pipelines.families.performance.estimation import (
+    Calibration,
+    estimate,
+    expected_roc_auc,
+    fit_calibration,
+)
 
 IDENTITY = Calibration(x=(0.0, 1.0), y=(0.0, 1.0), reference_rows=2)
 

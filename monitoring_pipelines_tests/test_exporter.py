@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring_pipelines import exporter
 from monitoring_pipelines.errors import StoreError
-from monitoring_pipelines.store import MetricRow, MetricStore
+from monitoring_pipelines.ops import exporter
+from monitoring_pipelines.store.metric_store import MetricRow, MetricStore
 
 D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
 

@@ -14,8 +14,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
-from monitoring_pipelines import fairness
-from monitoring_pipelines.metrics import Family
+from monitoring_pipelines.families.fairness import calculator as fairness
+from monitoring_pipelines.judge.metrics import Family
 
 COLS = dict(label_col="label", prediction_col="pred")
 

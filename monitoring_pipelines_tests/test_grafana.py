@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitoring_pipelines.demo.runner import run_demo
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.store.metric_store import MetricStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "model-monitoring.json"
@@ -143,7 +143,7 @@ def test_panels_return_the_demo_figures(demo_on_postgres):
 
 
 def test_the_open_incidents_panel_lists_what_the_incident_tracker_holds_open(demo_on_postgres):
-    from monitoring_pipelines import incidents
+    from monitoring_pipelines.incidents import tracker as incidents
 
     engine, store = demo_on_postgres
     (sql,) = _panel("Open incidents")

@@ -1,4 +1,4 @@
-"""Judging figures against the plan (monitoring_pipelines.health): absolute levels, relative rules against the model's
+"""Judging figures against the plan (monitoring_pipelines.judge.health): absolute levels, relative rules against the model's
 own baseline (ratio and z-score), persistence (k of the last m days), and the plan validation of these rules.
 
 Every expected level below is computed by hand in the test, not by the code under test.
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.health import assess_rows, judge, summarise
-from monitoring_pipelines.metrics import Family, MetricValue, Status
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
-from monitoring_pipelines.store import METRIC_COLUMNS
+from monitoring_pipelines.judge.health import assess_rows, judge, summarise
+from monitoring_pipelines.judge.metrics import Family, MetricValue, Status
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+from monitoring_pipelines.store.metric_store import METRIC_COLUMNS
 
 DAY = dt.date(2026, 3, 20)
 T0 = dt.datetime(2026, 3, 21, 2, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""Incidents (monitoring_pipelines.incidents) on SQLite and the real local PostgreSQL: open, attach segments,
+"""Incidents (monitoring_pipelines.incidents.tracker) on SQLite and the real local PostgreSQL: open, attach segments,
 escalate, resolve after ok days; idempotent re-runs, old days re-run later, manual acknowledge and resolve, the
 timeline and the response-time figures. Figures are judged and stored as the assets do (health.judge +
 MetricStore.replace_rows) before each evaluation."""
@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from monitoring_pipelines import incidents
-from monitoring_pipelines.health import judge, read_history
-from monitoring_pipelines.incidents import IncidentChange, IncidentError
-from monitoring_pipelines.metrics import Family, MetricValue
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
-from monitoring_pipelines.store import SQL_DIR, MetricStore, _split_statements
+from monitoring_pipelines.incidents import tracker as incidents
+from monitoring_pipelines.incidents.tracker import IncidentChange, IncidentError
+from monitoring_pipelines.judge.health import judge, read_history
+from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+from monitoring_pipelines.store.metric_store import SQL_DIR, MetricStore, _split_statements
 
 M = "adult_income"
 D = [None] + [dt.date(2026, 1, i) for i in range(1, 31)]  # D[1] = 2026-01-01

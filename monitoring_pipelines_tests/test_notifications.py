@@ -29,8 +29,8 @@ from monitoring_pipelines.notify import (
     requeue,
     verify_signature,
 )
-from monitoring_pipelines.plan import parse_plan
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.plan.schema import parse_plan
+from monitoring_pipelines.store.metric_store import MetricStore
 from monitoring_pipelines_tests.local_servers import HttpReceiver, Reply, SmtpReceiver, closed_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,7 +206,7 @@ def test_migration_of_the_outbox_is_safe_twice(store):
     assert store.migrate() == []
     again = MetricStore(store.url.render_as_string(hide_password=False))
     assert again.migrate() == []
-    from monitoring_pipelines.store import SQL_DIR, _split_statements
+    from monitoring_pipelines.store.metric_store import SQL_DIR, _split_statements
 
     with store.engine.begin() as conn:  # the file itself, again, on a database that has its tables
         for statement in _split_statements((SQL_DIR / "003_notifications.sql").read_text()):

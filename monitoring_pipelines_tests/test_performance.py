@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from monitoring_pipelines import performance
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.metrics import CATALOGUE, Bounds, Family, Status
+from monitoring_pipelines.families.performance import calculator as performance
+from monitoring_pipelines.judge.metrics import CATALOGUE, Bounds, Family, Status
 
 COLS = dict(id_col="request_id", score_col="score", prediction_col="predicted_label", label_col="label")
 FIGURES = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier_score")
@@ -209,8 +209,8 @@ def test_headline_and_metrics_shape():
 
 def test_importing_the_computation_modules_does_not_import_sklearn_or_fairlearn():
     code = (
-        "import sys; import monitoring_pipelines.performance, monitoring_pipelines.fairness, "
-        "monitoring_pipelines.service; "
+        "import sys; import monitoring_pipelines.families.performance.calculator, monitoring_pipelines.families.fairness.calculator, "
+        "monitoring_pipelines.families.service.calculator; "
         "print(sorted(m for m in ('sklearn', 'fairlearn', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -475,7 +475,7 @@ def test_join_labels_with_repeated_prediction_ids_gives_the_merge_answer():
 
 
 def test_fairness_on_join_labels_equals_fairness_on_a_merge():
-    from monitoring_pipelines import fairness
+    from monitoring_pipelines.families.fairness import calculator as fairness
 
     preds, labels = make_day(n=2000, seed=43)
     preds["sex"] = np.where(np.arange(2000) % 3 == 0, "Female", "Male")

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.store.metric_store import MetricStore
 
 M = "adult_income"
 
@@ -124,7 +124,7 @@ def test_a_broken_feature_pipeline_fails_its_blocking_check_and_stops_every_deci
     blocked = rows.set_index(["metric", "segment"]).loc[("blocking_failed_checks", ""), "status"]
     assert blocked == "critical"
     # model_health does not run on a blocked day, so scoring_batch itself opens the data-quality incident
-    from monitoring_pipelines import incidents
+    from monitoring_pipelines.incidents import tracker as incidents
 
     [inc] = incidents.incidents(world[3], M).itertuples()
     assert (inc.family, inc.metric, inc.severity, inc.state, inc.first_day) == (
@@ -253,7 +253,7 @@ def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_
 @pytest.fixture
 def strict_world(demo_world):
     """The demo world with a plan whose p99 latency always breaches (warning at 1 ms), after two days in a row."""
-    from monitoring_pipelines.plan import IncidentSettings, Threshold
+    from monitoring_pipelines.plan.schema import IncidentSettings, Threshold
 
     plan = demo_world.plan.model_copy(
         update={
@@ -273,7 +273,7 @@ def strict_world(demo_world):
 
 
 def test_nightly_runs_hold_a_single_breach_back_then_open_one_incident_and_rerun_changes_nothing(strict_world):
-    from monitoring_pipelines import incidents
+    from monitoring_pipelines.incidents import tracker as incidents
 
     store = strict_world[3]
     _serve(strict_world, 2)

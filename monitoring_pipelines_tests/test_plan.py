@@ -1,4 +1,4 @@
-"""Tests of the plan schema (monitoring_pipelines.plan): every mistake is reported, with its field path, at once."""
+"""Tests of the plan schema (monitoring_pipelines.plan.schema): every mistake is reported, with its field path, at once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 import yaml
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, PLANS_DIR_ENV, load_plan, load_plans, parse_plan, read_yaml
+from monitoring_pipelines.plan.schema import (
+    BUNDLED_PLANS_DIR,
+    PLANS_DIR_ENV,
+    load_plan,
+    load_plans,
+    parse_plan,
+    read_yaml,
+)
 
 BUNDLED = BUNDLED_PLANS_DIR / "adult_income.yaml"
 DELETE = object()

@@ -20,14 +20,15 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from monitoring_pipelines import actions, settings
+from monitoring_pipelines import settings
+from monitoring_pipelines.actions import operations as actions
+from monitoring_pipelines.actions.registry import TAG_EVIDENCE_AFTER, TAG_TRIGGER_DAY, Registry
 from monitoring_pipelines.definitions import build_definitions, build_model_defs
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource, ReportsResource
 from monitoring_pipelines.demo import load_adult, scenario
 from monitoring_pipelines.errors import ActionRefused
-from monitoring_pipelines.registry import TAG_EVIDENCE_AFTER, TAG_TRIGGER_DAY, Registry
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.store.metric_store import MetricStore
 
 M = "adult_income"
 PROMOTE_KEY = f"{M}__promote"
@@ -468,8 +469,8 @@ def test_a_failing_retrain_never_leaves_the_challenger_alias_on_a_broken_version
 
 def test_registry_errors_never_carry_the_tracking_uri_password(monkeypatch):
     """MLflow's own message quotes the whole URL; what we raise (and audit) must not."""
+    from monitoring_pipelines.actions.registry import Registry
     from monitoring_pipelines.errors import RegistryError
-    from monitoring_pipelines.registry import Registry
     from monitoring_pipelines_tests.local_servers import closed_port
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_pipelines import quality, reference
+from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.metrics import Family
-from monitoring_pipelines.plan import Features
+from monitoring_pipelines.families.quality import calculator as quality
+from monitoring_pipelines.judge.metrics import Family
+from monitoring_pipelines.plan.schema import Features
 
 N_DAY = 3000
 
@@ -485,7 +486,7 @@ def test_plan_volume_bounds_replace_the_derived_ones_side_by_side_and_can_block(
 
 
 def plan_with(quality_section: dict, **predictions):
-    from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
 
     raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
     raw["quality"] = quality_section
@@ -702,7 +703,7 @@ def test_chunked_validation_reports_gx_errors_like_one_validate(day, plan, profi
 
 
 def test_parquet_day_read_in_chunks_equals_the_frame(damaged, profile, tmp_path):
-    from monitoring_pipelines import sources
+    from monitoring_pipelines.data import sources
 
     p = plan_with({"expectations": EXTRA}, path=str(tmp_path))
     d = dt.date(2026, 1, 5)

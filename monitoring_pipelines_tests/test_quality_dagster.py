@@ -15,8 +15,8 @@ import pytest
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.demo import scenario
-from monitoring_pipelines.plan import QualitySettings
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.plan.schema import QualitySettings
+from monitoring_pipelines.store.metric_store import MetricStore
 
 M = "adult_income"
 QUALITY = {

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_pipelines import service
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.metrics import CATALOGUE, Family
+from monitoring_pipelines.families.service import calculator as service
+from monitoring_pipelines.judge.metrics import CATALOGUE, Family
 
 COLS = dict(
     timestamp_col="ts",

@@ -1,4 +1,4 @@
-"""Tests of monitoring_pipelines.sources: file layouts (local, file://, memory://), SQL on PostgreSQL and SQLite."""
+"""Tests of monitoring_pipelines.data.sources: file layouts (local, file://, memory://), SQL on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from monitoring_pipelines.data.sources import label_state, read_labels, read_predictions, read_table
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.plan import BUNDLED_PLANS_DIR, MonitoringPlan, parse_plan, read_yaml
-from monitoring_pipelines.sources import label_state, read_labels, read_predictions, read_table
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, MonitoringPlan, parse_plan, read_yaml
 
 DAY = dt.date(2026, 1, 5)
 URL_ENV = "TEST_SOURCES_DB_URL"

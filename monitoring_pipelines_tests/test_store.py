@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from monitoring_pipelines import store as store_module
 from monitoring_pipelines.errors import StoreError
-from monitoring_pipelines.metrics import Family
-from monitoring_pipelines.store import MetricRow, MetricStore
+from monitoring_pipelines.judge.metrics import Family
+from monitoring_pipelines.store import metric_store as store_module
+from monitoring_pipelines.store.metric_store import MetricRow, MetricStore
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
 T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=UTC)

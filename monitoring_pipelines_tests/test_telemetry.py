@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from monitoring_pipelines import telemetry
 from monitoring_pipelines.errors import BlockedDayError
+from monitoring_pipelines.ops import telemetry
 
 DAY = dt.date(2026, 1, 8)
 

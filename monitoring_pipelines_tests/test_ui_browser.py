@@ -285,8 +285,8 @@ def model(demo_instance):
 
     from monitoring_pipelines.definitions import build_definitions
     from monitoring_pipelines.demo import scenario
-    from monitoring_pipelines.plan import load_plans
-    from monitoring_pipelines.quality import check_name, check_specs
+    from monitoring_pipelines.families.quality.calculator import check_name, check_specs
+    from monitoring_pipelines.plan.schema import load_plans
 
     (plan,) = [p for p in load_plans() if p.name == MODEL]
     defs = build_definitions([plan])

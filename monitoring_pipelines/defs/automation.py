@@ -13,13 +13,14 @@ import json
 
 import dagster as dg
 
-from monitoring_pipelines import actions, sources
+from monitoring_pipelines.actions import operations as actions
+from monitoring_pipelines.actions.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+from monitoring_pipelines.data import sources
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.defs.model_assets import quality_blocked
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource
-from monitoring_pipelines.metrics import Status
-from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
+from monitoring_pipelines.judge.metrics import Status
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -281,7 +282,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         window, and days used up by an earlier rollback of the same version, never count. With approval: manual
         it records a pending promotion (audit trail and an observation on challenger_comparison) and nothing
         moves: a person launches promote_challenger."""
-        from monitoring_pipelines import comparison as cmp
+        from monitoring_pipelines.families.comparison import calculator as cmp
 
         rule = plan.actions.promote
         if rule is None:
@@ -347,7 +348,7 @@ def build_model_automation(plan: MonitoringPlan, assets: list) -> dict[str, list
         of the first within_days_of_promotion days it served (days attributed by the model_version of the
         prediction log, not by the alias at run time), when the previous champion, scored in shadow on the same
         days, was better. One rollback per promotion (run key)."""
-        from monitoring_pipelines import comparison as cmp
+        from monitoring_pipelines.families.comparison import calculator as cmp
 
         rule = plan.actions.rollback
         if rule is None or not rule.on:

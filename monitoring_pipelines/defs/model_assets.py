@@ -10,15 +10,17 @@ import functools
 import dagster as dg
 import pandas as pd
 
-from monitoring_pipelines import incidents, sources, telemetry
+from monitoring_pipelines.actions.registry import CHALLENGER, CHAMPION
+from monitoring_pipelines.data import sources
+from monitoring_pipelines.data.reference import ReferenceProfile
 from monitoring_pipelines.defs import names as n
 from monitoring_pipelines.defs.resources import MetricStoreResource, RegistryResource, ReportsResource
 from monitoring_pipelines.errors import BlockedDayError, RegistryError
-from monitoring_pipelines.health import assess_rows, figure, judge, read_history, summarise, worst_fairness_gap
-from monitoring_pipelines.metrics import Family, MetricValue
-from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.reference import ReferenceProfile
-from monitoring_pipelines.registry import CHALLENGER, CHAMPION
+from monitoring_pipelines.incidents import tracker as incidents
+from monitoring_pipelines.judge.health import assess_rows, figure, judge, read_history, summarise, worst_fairness_gap
+from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.ops import telemetry
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 _log = telemetry.get_logger("monitoring_pipelines.assets")
 
@@ -129,7 +131,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
     ):
         """Judge the day's stored rows against the plan (with history), open / escalate / resolve incidents and
         send each change to the plan's channels. Returns (assessments, changes, delivery report)."""
-        from monitoring_pipelines.alerting import dispatch
+        from monitoring_pipelines.incidents.alerting import dispatch
 
         assessments = assess_rows(plan, day, rows, read_history(store.store, plan, day))
         changes = incidents.update(store.store, plan, day, rows, run_id=context.run_id, assessments=assessments)
@@ -189,8 +191,8 @@ def build_model_assets(plan: MonitoringPlan) -> list:
             frame = registry.registry.read_reference(ref, plan.data.reference.artifact_path)
         else:
             frame = sources.read_reference(plan)
-        from monitoring_pipelines import drift
-        from monitoring_pipelines.reference import build_profile
+        from monitoring_pipelines.data.reference import build_profile
+        from monitoring_pipelines.families.drift import calculator as drift
 
         profile = build_profile(frame, plan, ref.version)
         small = drift.small_reference_columns(plan, profile.drift_reference)
@@ -222,7 +224,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
             },
         )
 
-    from monitoring_pipelines.quality import check_specs
+    from monitoring_pipelines.families.quality.calculator import check_specs
 
     specs = check_specs(plan)
     batch_key = n.key(m, n.SCORING_BATCH)
@@ -250,7 +252,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         model's recent daily volume and the plan's own expectations (docs/quality.md). Each expectation is an
         asset check; blocking ones stop drift, performance, fairness and comparison for the day, so a broken
         batch never feeds a decision."""
-        from monitoring_pipelines import quality
+        from monitoring_pipelines.families.quality import calculator as quality
 
         day = _day(context)
         champion = registry.registry.require(m, CHAMPION)
@@ -334,7 +336,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         Evidently's on a seeded sample of the day (report_sample_rows): an illustration. Metadata lists the
         drifted share and the top drifted features."""
         refuse_if_blocked(context, store)
-        from monitoring_pipelines import drift
+        from monitoring_pipelines.families.drift import calculator as drift
 
         day = _day(context)
         fitted = getattr(reference_profile, "drift_reference", None)
@@ -388,7 +390,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
     def labelled(batch: pd.DataFrame, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
         """Served rows (those with a score; failed requests have none) joined with the labels known so far,
         under the same label rules as performance (performance.join_labels), the label in column ``__label``."""
-        from monitoring_pipelines.performance import join_labels
+        from monitoring_pipelines.families.performance.calculator import join_labels
 
         lab, p = plan.data.labels, plan.data.predictions
         served = batch[batch[p.score].notna()]
@@ -418,8 +420,8 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         the plan's minimum coverage the day is partial and not judged). Estimated from the scores alone every
         day (family performance_estimated, confidence-based performance estimation). Re-run when labels land."""
         refuse_if_blocked(context, store)
-        from monitoring_pipelines import estimation
-        from monitoring_pipelines import performance as perf
+        from monitoring_pipelines.families.performance import calculator as perf
+        from monitoring_pipelines.families.performance import estimation
 
         day = _day(context)
         p, lab = plan.data.predictions, plan.data.labels
@@ -471,7 +473,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         attributes (fairlearn MetricFrame): per-group rates and the parity / opportunity / odds gaps. Groups
         below the plan's minimum size are reported but never alerted on."""
         refuse_if_blocked(context, store)
-        from monitoring_pipelines import fairness as fair
+        from monitoring_pipelines.families.fairness import calculator as fair
 
         day = _day(context)
         present = [a for a in plan.protected_attributes if a in scoring_batch.columns]
@@ -507,7 +509,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
     ) -> dg.MaterializeResult:
         """Service health from the prediction log: request count, throughput (average and busiest minute),
         latency p50/p95/p99/max, error rate, and rows served by a version other than the champion."""
-        from monitoring_pipelines import service
+        from monitoring_pipelines.families.service import calculator as service
 
         p = plan.data.predictions
         version = registry.registry.require(m, CHAMPION).version
@@ -544,7 +546,7 @@ def build_model_assets(plan: MonitoringPlan) -> list:
         evidence since it became challenger (labelled days, rows, pooled delta, combined p-value) and whether the
         plan's promotion rule holds are in the metadata. Without a challenger it records that and passes."""
         refuse_if_blocked(context, store)
-        from monitoring_pipelines import comparison as cmp
+        from monitoring_pipelines.families.comparison import calculator as cmp
 
         day = _day(context)
         reg, p = registry.registry, plan.data.predictions

@@ -9,8 +9,8 @@ from functools import cached_property
 import dagster as dg
 
 from monitoring_pipelines import settings
-from monitoring_pipelines.registry import Registry
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.actions.registry import Registry
+from monitoring_pipelines.store.metric_store import MetricStore
 
 
 class MetricStoreResource(dg.ConfigurableResource):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import MonitoringError
-from monitoring_pipelines.plan import AlertChannel, MonitoringPlan, load_plans
+from monitoring_pipelines.plan.schema import AlertChannel, MonitoringPlan, load_plans
 
 DEMO_MODEL = "adult_income"
 DEMO_TAG = "monitoring.demo"
@@ -47,7 +47,7 @@ def _demo_plan(plans: list[MonitoringPlan]) -> MonitoringPlan:
     for p in plans:
         if p.name == DEMO_MODEL:
             return p
-    from monitoring_pipelines.plan import plans_dir
+    from monitoring_pipelines.plan.schema import plans_dir
 
     raise MonitoringError(
         f"the demo drives model {DEMO_MODEL!r}, but no plan in {plans_dir()} names it; "
@@ -63,12 +63,12 @@ def _reset(plan: MonitoringPlan, home: Path, say) -> None:
     if not os.environ.get(settings.STORE_URL_ENV):
         (home / "metrics.db").unlink(missing_ok=True)
     else:
-        from monitoring_pipelines.store import MetricStore
+        from monitoring_pipelines.store.metric_store import MetricStore
 
         store = MetricStore()
         store.migrate()
         store.delete_model(plan.name)
-        from monitoring_pipelines import incidents
+        from monitoring_pipelines.incidents import tracker as incidents
         from monitoring_pipelines.notify import outbox
 
         incidents.delete_model(store, plan.name)
@@ -259,7 +259,7 @@ def _run_days(
 
     instance = _instance()
     _wipe_dagster(instance, plan)
-    from monitoring_pipelines.store import MetricStore
+    from monitoring_pipelines.store.metric_store import MetricStore
 
     store = MetricStore()
     store.migrate()
@@ -269,7 +269,7 @@ def _run_days(
     version = scenario.register_champion(
         plan, train, reference, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
     )
-    from monitoring_pipelines.registry import Registry
+    from monitoring_pipelines.actions.registry import Registry
 
     registry = Registry(settings.mlflow_tracking_uri())
     registry.client.set_registered_model_tag(plan.name, DEMO_TAG, "true")
@@ -325,9 +325,9 @@ def _run_days(
 def _promote_by_hand(daemon: _Daemon, plan: MonitoringPlan, store, registry, day: dt.date) -> list:
     """The scenario's person: register a hand-trained version, point ``challenger`` at it and launch
     promote_challenger from the UI (no sensor: the audit trail says ``user``); then the daemon's next tick."""
+    from monitoring_pipelines.actions.registry import CHALLENGER
     from monitoring_pipelines.defs import names as n
     from monitoring_pipelines.demo import scenario
-    from monitoring_pipelines.registry import CHALLENGER
 
     version = scenario.register_hand_trained(
         plan, store, day, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
@@ -365,7 +365,7 @@ def _failure(run) -> str:
 def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, list[str]]) -> pd.DataFrame:
     """The per-day summary, read back from the metric store (what a dashboard would show)."""
     from monitoring_pipelines.demo import scenario
-    from monitoring_pipelines.health import figure, worst_fairness_gap
+    from monitoring_pipelines.judge.health import figure, worst_fairness_gap
 
     rows = store.rows(plan.name)
     changes = incident_changes(store, plan.name)
@@ -406,7 +406,7 @@ _MARK = {"opened": "+", "escalated": "^", "resolved": "-"}
 
 def incident_changes(store, model: str) -> dict[dt.date, list[str]]:
     """Per day of data: the incidents opened (+), escalated (^) and resolved (-) there, e.g. ``+roc_auc:critical``."""
-    from monitoring_pipelines import incidents
+    from monitoring_pipelines.incidents import tracker as incidents
 
     out: dict[dt.date, list[str]] = {}
     for inc in incidents.incidents(store, model).itertuples():

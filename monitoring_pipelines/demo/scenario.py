@@ -30,7 +30,7 @@ import pandas as pd
 from monitoring_pipelines import settings
 
 if TYPE_CHECKING:
-    from monitoring_pipelines.plan import MonitoringPlan
+    from monitoring_pipelines.plan.schema import MonitoringPlan
 
 SEED = 20260101
 SPLIT_SEED = 42
@@ -133,7 +133,7 @@ HAND_PROMOTION = (
 def register_hand_trained(plan: MonitoringPlan, store, day: dt.date, tracking_uri: str, artifact_root: str) -> str:
     """The scenario's hand-made version: ``training.train_mislabelled`` on the labelled rows of the plan's
     retraining window up to ``day`` (80 % to fit, the last 20 % as its reference data); no alias is moved."""
-    from monitoring_pipelines.actions import HOLDOUT_SHARE, training_window
+    from monitoring_pipelines.actions.operations import HOLDOUT_SHARE, training_window
     from monitoring_pipelines.demo.training import train_mislabelled
 
     window = training_window(plan, store, day).frame.sort_values(plan.data.predictions.timestamp)
@@ -216,8 +216,8 @@ def register_champion(
         train_rows=len(train_df),
         tags={"monitoring.role": "initial_champion"},
     )
-    from monitoring_pipelines.actions import mark_champion
-    from monitoring_pipelines.registry import Registry
+    from monitoring_pipelines.actions.operations import mark_champion
+    from monitoring_pipelines.actions.registry import Registry
 
     # through the one alias mover, so the version is known to have served (rollback may return to it)
     mark_champion(Registry(tracking_uri), plan.name, version, "initial champion (demo)")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from monitoring_pipelines.plan import MonitoringPlan
+    from monitoring_pipelines.plan.schema import MonitoringPlan
 
 MISSING = "<missing>"
 RANDOM_STATE = 0

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitoring_pipelines.plan import ALERT_TYPES, MonitoringPlan
+from monitoring_pipelines.plan.schema import ALERT_TYPES, MonitoringPlan
 
 SEVERITIES = ("warning", "critical", "ok")  # ok: the metric recovered (state resolved)
 STATES = ("opened", "escalated", "resolved")

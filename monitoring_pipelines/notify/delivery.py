@@ -32,8 +32,8 @@ from monitoring_pipelines.notify.transport import (
     send_email,
     sign,
 )
-from monitoring_pipelines.plan import AlertChannel, MonitoringPlan
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.plan.schema import AlertChannel, MonitoringPlan
+from monitoring_pipelines.store.metric_store import MetricStore
 
 log = logging.getLogger("monitoring_pipelines.notify")
 

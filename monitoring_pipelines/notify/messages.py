@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitoring_pipelines.notify.alert import Alert, fmt, playbook_for
-from monitoring_pipelines.plan import AlertChannel, MonitoringPlan
+from monitoring_pipelines.plan.schema import AlertChannel, MonitoringPlan
 
 WEBHOOK_SCHEMA = "monitoring_pipelines.alert/v1"
 SOURCE = "monitoring_pipelines"

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.store.metric_store import MetricStore
 
 OUTBOX_COLUMNS = (
     "id",

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitoring_pipelines.metrics import Family, MetricValue
+from monitoring_pipelines.judge.metrics import Family, MetricValue
 
 CHAMPION_ROLE = "champion"
 CHALLENGER_ROLE = "challenger"
@@ -243,7 +243,7 @@ class ScoreDrift:
 
 def score_drift(role: str, version: str, scores: np.ndarray, reference_scores: np.ndarray | None) -> ScoreDrift:
     """Evidently's default drift test (``drift_stats``) of ``scores`` against ``reference_scores``."""
-    from monitoring_pipelines import drift_stats
+    from monitoring_pipelines.families.drift import stats as drift_stats
 
     if reference_scores is None:
         return ScoreDrift(role, version, None, None, None, None, "no reference scores for this version")
@@ -379,7 +379,7 @@ def _figures(y: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def _gaps(plan, frame: pd.DataFrame, predicted_col: str, label_col: str) -> dict:
-    from monitoring_pipelines import fairness
+    from monitoring_pipelines.families.fairness import calculator as fairness
 
     attrs = [a for a in plan.protected_attributes if a in frame.columns]
     if not attrs or frame.empty:

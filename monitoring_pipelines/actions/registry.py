@@ -142,7 +142,7 @@ class Registry:
             import mlflow.artifacts
             from mlflow.exceptions import MlflowException
 
-            from monitoring_pipelines.sources import read_table
+            from monitoring_pipelines.data.sources import read_table
 
             if not ref.run_id:
                 raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")

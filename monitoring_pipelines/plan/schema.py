@@ -19,10 +19,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.metrics import Bounds, Family, known_metric
+from monitoring_pipelines.judge.metrics import Bounds, Family, known_metric
 
 PLANS_DIR_ENV = "MONITORING_PLANS_DIR"
-BUNDLED_PLANS_DIR = Path(__file__).parent / "plans"
+BUNDLED_PLANS_DIR = Path(__file__).parents[1] / "plans"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -735,7 +735,7 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
                 )
     if plan.drift.columns:
         # scipy-backed module: imported only for plans that choose per-column tests
-        from monitoring_pipelines.drift_stats import method_problem
+        from monitoring_pipelines.families.drift.stats import method_problem
 
         for col, test in plan.drift.columns.items():
             if col not in plan.features.model_inputs:
@@ -747,7 +747,7 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
             if why:
                 problems.append((f"drift.columns.{col}.method", why))
     problems += plan.alerts.problems()
-    from monitoring_pipelines.quality import derived_check_names
+    from monitoring_pipelines.families.quality.calculator import derived_check_names
 
     problems += plan.quality.problems(derived_check_names(plan))
     lab = plan.data.labels
@@ -766,7 +766,7 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
         )
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
-    from monitoring_pipelines.comparison import PROMOTABLE
+    from monitoring_pipelines.families.comparison.calculator import PROMOTABLE
 
     if plan.actions.promote and plan.actions.promote.metric not in PROMOTABLE:
         # promotion pools daily significance tests of comparison.<metric>_delta; only these metrics have one

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitoring_pipelines.metrics import Family, MetricValue
+from monitoring_pipelines.judge.metrics import Family, MetricValue
 
 
 @dataclass(frozen=True)

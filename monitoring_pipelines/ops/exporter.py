@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from monitoring_pipelines.metrics import Status
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.judge.metrics import Status
+from monitoring_pipelines.store.metric_store import MetricStore
 
 LABELS = ["model", "version", "family", "metric", "segment"]
 

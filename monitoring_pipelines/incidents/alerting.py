@@ -14,12 +14,16 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 
-from monitoring_pipelines import incidents
-from monitoring_pipelines.incidents import IncidentChange, _date, _ts  # the tracker's own readers of stored values
+from monitoring_pipelines.incidents import tracker as incidents
+from monitoring_pipelines.incidents.tracker import (  # the tracker's own readers of stored values
+    IncidentChange,
+    _date,
+    _ts,
+)
 from monitoring_pipelines.notify import Alert, DeliveryReport, dagster_run_url, notify, playbook_for
 from monitoring_pipelines.notify.outbox import iso
-from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.store.metric_store import MetricStore
 
 SENT_KINDS = ("opened", "escalated", "resolved")
 CATCH_UP_DAYS = 7

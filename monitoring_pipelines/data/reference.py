@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from monitoring_pipelines import drift
-from monitoring_pipelines.drift_stats import ReferenceColumnStats
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.estimation import Calibration, fit_calibration
-from monitoring_pipelines.plan import MonitoringPlan
+from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.families.drift.stats import ReferenceColumnStats
+from monitoring_pipelines.families.performance.estimation import Calibration, fit_calibration
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 # Rows kept for the HTML drift report, which shows a seeded drift.REPORT_ROWS of them (decisions use
 # ``drift_reference``, fitted on every row).

@@ -36,7 +36,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.plan import LabelSource, MonitoringPlan, PredictionSource
+from monitoring_pipelines.plan.schema import LabelSource, MonitoringPlan, PredictionSource
 
 FORMATS = ("parquet", "csv")
 

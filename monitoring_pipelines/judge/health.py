@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from monitoring_pipelines.metrics import Bounds, Family, MetricValue, Status
-from monitoring_pipelines.plan import MonitoringPlan, Threshold
-from monitoring_pipelines.store import METRIC_COLUMNS, MetricRow, MetricStore
+from monitoring_pipelines.judge.metrics import Bounds, Family, MetricValue, Status
+from monitoring_pipelines.plan.schema import MonitoringPlan, Threshold
+from monitoring_pipelines.store.metric_store import METRIC_COLUMNS, MetricRow, MetricStore
 
 _OPPOSITE = {"max": "min", "min": "max"}
 # a baseline whose standard deviation is below this cannot scale a z-score

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.metrics import Family, MetricValue
+from monitoring_pipelines.judge.metrics import Family, MetricValue
 
 MISSING = "<missing>"
 GAP_METRICS = (

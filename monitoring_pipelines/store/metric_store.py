@@ -35,7 +35,7 @@ from monitoring_pipelines import settings
 from monitoring_pipelines.errors import StoreError
 
 # The sql/ folder sits next to the package in the source tree and is not packaged in wheels.
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_\w+\.sql$")
 
 STATUSES = ("ok", "warning", "critical", "unknown")

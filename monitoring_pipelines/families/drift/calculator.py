@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from monitoring_pipelines import drift_stats
-from monitoring_pipelines.drift_stats import ReferenceColumnStats
 from monitoring_pipelines.errors import DataSourceError, PlanError
-from monitoring_pipelines.metrics import Family, MetricValue
-from monitoring_pipelines.plan import MonitoringPlan
+from monitoring_pipelines.families.drift import stats as drift_stats
+from monitoring_pipelines.families.drift.stats import ReferenceColumnStats
+from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 # Rows of each side of the HTML report (seeded random samples). Evidently 0.7 spends ~1-2 s on 27 columns at
 # this size (docs/drift.md); above 1000 reference rows, so the report shows the same default tests.
@@ -191,7 +191,7 @@ def compute_day(
 ) -> DriftResult:
     """The drift family of the day's prediction log, every row of the UTC day. Parquet files are read one
     column at a time; other sources whole (``sources.read_predictions``)."""
-    from monitoring_pipelines import sources
+    from monitoring_pipelines.data import sources
 
     if plan.data.predictions.source != "parquet":
         return compute(reference, sources.read_predictions(plan, day), plan, reference_rows=reference_rows, day=day)
@@ -237,7 +237,7 @@ class _ParquetDay:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from monitoring_pipelines import sources
+        from monitoring_pipelines.data import sources
 
         shown = files.show(path)
         try:

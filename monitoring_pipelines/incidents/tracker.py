@@ -37,11 +37,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from monitoring_pipelines import health
 from monitoring_pipelines.errors import MonitoringError
-from monitoring_pipelines.metrics import Status
-from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.store import MetricStore, _iso_ts, _lock_key
+from monitoring_pipelines.judge import health
+from monitoring_pipelines.judge.metrics import Status
+from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.store.metric_store import MetricStore, _iso_ts, _lock_key
 
 KINDS = ("opened", "escalated", "resolved", "acknowledged")
 STATES = ("open", "acknowledged", "resolved")

@@ -14,10 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from monitoring_pipelines import sources
-from monitoring_pipelines.errors import ActionRefused, MonitoringError, RegistryError
-from monitoring_pipelines.plan import MonitoringPlan
-from monitoring_pipelines.registry import (
+from monitoring_pipelines.actions.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
@@ -25,7 +22,10 @@ from monitoring_pipelines.registry import (
     TAG_TRIGGER_DAY,
     Registry,
 )
-from monitoring_pipelines.store import MetricStore
+from monitoring_pipelines.data import sources
+from monitoring_pipelines.errors import ActionRefused, MonitoringError, RegistryError
+from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.store.metric_store import MetricStore
 
 TAG_CHAMPION_SINCE = "monitoring.champion_since"
 TAG_TRIGGER = "monitoring.trigger"

@@ -30,7 +30,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.metrics import Family, MetricValue
+from monitoring_pipelines.judge.metrics import Family, MetricValue
 
 SECONDS_PER_DAY = 86_400
 _FIGURES = (

@@ -59,10 +59,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from monitoring_pipelines.data.reference import ReferenceProfile
 from monitoring_pipelines.errors import DataSourceError, PlanError
-from monitoring_pipelines.metrics import Family, MetricValue
-from monitoring_pipelines.plan import MonitoringPlan, VolumeSettings
-from monitoring_pipelines.reference import ReferenceProfile
+from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.plan.schema import MonitoringPlan, VolumeSettings
 
 NULL_TOLERANCE = 0.05
 RANGE_TOLERANCE = 0.10  # share of the reference range added on each side
@@ -669,7 +669,7 @@ class _ParquetFrames:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from monitoring_pipelines import sources
+        from monitoring_pipelines.data import sources
 
         src = plan.data.predictions
         ctx = f"model {plan.name}, day {day.isoformat()}"
