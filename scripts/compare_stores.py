@@ -33,8 +33,19 @@ TABLES = {
     ),
     "incidents": (
         ("model", "family", "metric", "first_day"),
-        ("state", "severity", "model_version", "segments", "last_breach_day", "closed_day", "value", "threshold",
-         "direction", "resolved_by", "resolution"),
+        (
+            "state",
+            "severity",
+            "model_version",
+            "segments",
+            "last_breach_day",
+            "closed_day",
+            "value",
+            "threshold",
+            "direction",
+            "resolved_by",
+            "resolution",
+        ),
     ),
 }
 # child tables, keyed through their incident's natural key
@@ -51,8 +62,24 @@ CHILDREN = {
         7,
     ),
 }
-VOLATILE_PAYLOAD_KEYS = {"id", "outbox_id", "run_id", "links", "sent_at", "opened_at", "created_at", "dagster_run",
-                         "dedup_key", "blocks", "text", "body", "message_id", "headers", "event_action", "payload"}
+VOLATILE_PAYLOAD_KEYS = {
+    "id",
+    "outbox_id",
+    "run_id",
+    "links",
+    "sent_at",
+    "opened_at",
+    "created_at",
+    "dagster_run",
+    "dedup_key",
+    "blocks",
+    "text",
+    "body",
+    "message_id",
+    "headers",
+    "event_action",
+    "payload",
+}
 
 
 def _engine(where: str) -> sa.Engine:
@@ -95,9 +122,7 @@ def _rows(conn: sa.Connection, sql: str, nkey: int) -> dict[tuple, tuple]:
 
 def compare(before: str, after: str, tol: float) -> list[str]:
     diffs: list[str] = []
-    queries = {
-        t: (f"SELECT {', '.join(k + v)} FROM {t}", len(k), v) for t, (k, v) in TABLES.items()
-    }
+    queries = {t: (f"SELECT {', '.join(k + v)} FROM {t}", len(k), v) for t, (k, v) in TABLES.items()}
     for t, (sql, n) in CHILDREN.items():
         cols = [c.split(".")[-1] for c in sql.split("FROM")[0].replace("SELECT", "").split(",")][n:]
         queries[t] = (sql, n, tuple(c.strip() for c in cols))
