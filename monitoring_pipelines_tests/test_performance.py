@@ -9,8 +9,9 @@ import pytest
 from sklearn import metrics as skm
 
 from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.families.catalogue import CATALOGUE
 from monitoring_pipelines.families.performance import calculator as performance
-from monitoring_pipelines.judge.metrics import CATALOGUE, Bounds, Family, Status
+from monitoring_pipelines.judge.metrics import Bounds, Family, Status
 
 COLS = dict(id_col="request_id", score_col="score", prediction_col="predicted_label", label_col="label")
 FIGURES = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier_score")

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.families.catalogue import CATALOGUE
 from monitoring_pipelines.families.service import calculator as service
-from monitoring_pipelines.judge.metrics import CATALOGUE, Family
+from monitoring_pipelines.judge.metrics import Family
 
 COLS = dict(
     timestamp_col="ts",

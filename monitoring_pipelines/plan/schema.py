@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring_pipelines.errors import PlanError
+from monitoring_pipelines.families import catalogue  # noqa: F401 - registers every family's metric names
 from monitoring_pipelines.judge.metrics import Bounds, Family, known_metric
 
 PLANS_DIR_ENV = "MONITORING_PLANS_DIR"

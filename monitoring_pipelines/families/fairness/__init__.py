@@ -1,0 +1,3 @@
+"""The fairness family (see families/base.py). Importing the package registers its metric names."""
+
+from monitoring_pipelines.families.fairness import names  # noqa: F401 - registers the family's metric names

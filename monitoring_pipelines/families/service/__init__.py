@@ -1,0 +1,3 @@
+"""The service family (see families/base.py). Importing the package registers its metric names."""
+
+from monitoring_pipelines.families.service import names  # noqa: F401 - registers the family's metric names
