@@ -15,7 +15,7 @@ import os
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from monitoring_pipelines.notify import outbox
@@ -25,6 +25,7 @@ from monitoring_pipelines.notify.transport import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     ChannelConfigError,
+    RetryPolicy,
     TransientDeliveryError,
     build_email,
     check_http_url,
@@ -41,6 +42,9 @@ log = logging.getLogger("monitoring_pipelines.notify")
 _SECRET_FIELDS = ("url_env", "hmac_key_env", "routing_key_env", "password_env")
 _MIN_SCRUB_LENGTH = 4  # shorter values would mangle ordinary words; no real secret is that short
 _MAX_PAUSE_IN_CALL = 30.0  # seconds: a delivery call never sleeps longer between two attempts
+# seconds: the retries of a webhook within one call reuse its signature timestamp; receivers refuse one older
+# than their tolerance (verify_signature: 300 s), so no retry of the call starts later than this
+_SIGNATURE_FRESH_SECONDS = 240.0
 
 
 @dataclass(frozen=True)
@@ -262,96 +266,115 @@ def _deliver_row(
     retry = plan.alerts.retry
     channel = plan.alerts.channel(row.channel_name)
     where = f"model {row.model}, channel {row.channel_name} ({row.channel_type})"
-    count, last_error, retry_after = row.attempts, None, None
-    for k in range(per_call):
-        if k:
-            pause = max(retry.backoff_seconds * 2 ** (k - 1), retry_after or 0.0)
-            if pause > min(retry.max_backoff_seconds, _MAX_PAUSE_IN_CALL):
-                break  # a longer pause than a monitoring run should block for: the next call retries
-            time.sleep(pause)
+    count = row.attempts
+
+    def record_retry(exc: TransientDeliveryError) -> str:
+        # called by the transport for each failed attempt it retries, then for the last one: every attempt is
+        # written when it happens, and the lease is kept until the call is done with the row
+        nonlocal count
         count += 1
-        try:
-            if channel is None or channel.type != row.channel_type:
-                raise ChannelConfigError(
-                    f"{where}: the plan of {row.model} has no {row.channel_type} channel "
-                    f"named {row.channel_name!r} any more"
-                )
-            note = _send(plan, channel, row, where)
-        except ChannelConfigError as exc:
-            error = _scrub(str(exc), secrets)
-            outbox.record_attempt(
-                store,
-                row,
-                attempt=count,
-                outcome="config_error",
-                error=error,
-                at=_utcnow(),
-                next_attempt_at=None,
-                keep_lease=False,
-            )
-            log.warning(
-                "%s: not delivered, configuration error (fix it, then re-queue with "
-                "monitoring_pipelines.notify.requeue): %s",
-                where,
-                error,
-            )
-            return _outcome(row, "config_error", count, error)
-        except TransientDeliveryError as exc:
-            last_error, retry_after = _scrub(str(exc), secrets), exc.retry_after
-            # the wait before a later call retries keeps doubling over calls, up to max_backoff_seconds
-            delay = max(min(retry.backoff_seconds * 2**count, retry.max_backoff_seconds), retry_after or 0.0)
-            outbox.record_attempt(
-                store,
-                row,
-                attempt=count,
-                outcome="retry",
-                error=last_error,
-                at=_utcnow(),
-                next_attempt_at=_utcnow() + dt.timedelta(seconds=delay),
-                keep_lease=True,
-            )
-            log.info("%s: attempt %d failed: %s", where, count, last_error)
-            continue
-        note = _scrub(note, secrets) if note else None
+        error = _scrub(str(exc), secrets)
+        # the wait before a later call retries keeps doubling over calls, up to max_backoff_seconds
+        delay = max(min(retry.backoff_seconds * 2**count, retry.max_backoff_seconds), exc.retry_after or 0.0)
         outbox.record_attempt(
             store,
             row,
             attempt=count,
-            outcome="delivered",
-            error=note,
+            outcome="retry",
+            error=error,
+            at=_utcnow(),
+            next_attempt_at=_utcnow() + dt.timedelta(seconds=delay),
+            keep_lease=True,
+        )
+        log.info("%s: attempt %d failed: %s", where, count, error)
+        return error
+
+    policy = RetryPolicy(
+        attempts=per_call,
+        backoff_seconds=retry.backoff_seconds,
+        max_pause_seconds=min(retry.max_backoff_seconds, _MAX_PAUSE_IN_CALL),
+    )
+    try:
+        if channel is None or channel.type != row.channel_type:
+            raise ChannelConfigError(
+                f"{where}: the plan of {row.model} has no {row.channel_type} channel "
+                f"named {row.channel_name!r} any more"
+            )
+        note = _send(plan, channel, row, where, policy, record_retry)
+    except ChannelConfigError as exc:
+        count += 1
+        error = _scrub(str(exc), secrets)
+        outbox.record_attempt(
+            store,
+            row,
+            attempt=count,
+            outcome="config_error",
+            error=error,
             at=_utcnow(),
             next_attempt_at=None,
             keep_lease=False,
         )
-        if note:
-            log.warning("%s: delivered with a problem: %s", where, note)
-        return _outcome(row, "delivered", count, note)
-    outbox.release(store, row.id)
-    log.warning(
-        "%s: %s of incident %s not delivered after %d attempt(s) in all; kept pending for the next delivery call: %s",
-        where,
-        row.state,
-        row.incident_id,
-        count,
-        last_error,
+        log.warning(
+            "%s: not delivered, configuration error (fix it, then re-queue with "
+            "monitoring_pipelines.notify.requeue): %s",
+            where,
+            error,
+        )
+        return _outcome(row, "config_error", count, error)
+    except TransientDeliveryError as exc:
+        last_error = record_retry(exc)
+        outbox.release(store, row.id)
+        log.warning(
+            "%s: %s of incident %s not delivered after %d attempt(s) in all; kept pending for the next delivery "
+            "call: %s",
+            where,
+            row.state,
+            row.incident_id,
+            count,
+            last_error,
+        )
+        return _outcome(row, "pending", count, last_error)
+    count += 1
+    note = _scrub(note, secrets) if note else None
+    outbox.record_attempt(
+        store,
+        row,
+        attempt=count,
+        outcome="delivered",
+        error=note,
+        at=_utcnow(),
+        next_attempt_at=None,
+        keep_lease=False,
     )
-    return _outcome(row, "pending", count, last_error)
+    if note:
+        log.warning("%s: delivered with a problem: %s", where, note)
+    return _outcome(row, "delivered", count, note)
 
 
 def _outcome(row: outbox.OutboxRow, status: str, attempts: int, error: str | None) -> Outcome:
     return Outcome(row.id, row.model, row.channel_name, row.incident_id, row.state, status, attempts, error)
 
 
-def _send(plan: MonitoringPlan, channel: AlertChannel, row: outbox.OutboxRow, where: str) -> str | None:
-    """One attempt. Returns a note when delivered with a problem (some e-mail recipients refused)."""
+def _send(
+    plan: MonitoringPlan,
+    channel: AlertChannel,
+    row: outbox.OutboxRow,
+    where: str,
+    policy: RetryPolicy,
+    on_retry: Callable[[TransientDeliveryError], object],
+) -> str | None:
+    """The attempts of one call (``policy``; ``on_retry`` hears each failed one that is retried). Returns a note
+    when delivered with a problem (some e-mail recipients refused); raises the last failure."""
+    retrying = {"retry": policy, "on_retry": on_retry}
     timeout = plan.alerts.retry.timeout_seconds
     body = row.payload.encode("utf-8")
     json_headers = {"Content-Type": "application/json; charset=utf-8"}
     if channel.type == "slack":
         url = _secret(plan, channel, "url_env", where)
         check_http_url(url, f"{where}: ${channel.url_env}")
-        post(url, body, json_headers, timeout, where)
+        post(url, body, json_headers, timeout, where, **retrying)
     elif channel.type == "webhook":
+        retrying["retry"] = replace(policy, max_span_seconds=_SIGNATURE_FRESH_SECONDS)
         url = _secret(plan, channel, "url_env", where)
         check_http_url(url, f"{where}: ${channel.url_env}")
         key = _secret(plan, channel, "hmac_key_env", where)
@@ -368,12 +391,13 @@ def _send(plan: MonitoringPlan, channel: AlertChannel, row: outbox.OutboxRow, wh
             },
             timeout,
             where,
+            **retrying,
         )
     elif channel.type == "pagerduty":
         event = json.loads(row.payload)
         event["routing_key"] = _secret(plan, channel, "routing_key_env", where)
         check_http_url(channel.events_url, f"{where}: alerts.channels[{_index(plan, channel)}].url")
-        post(channel.events_url, json.dumps(event).encode("utf-8"), json_headers, timeout, where)
+        post(channel.events_url, json.dumps(event).encode("utf-8"), json_headers, timeout, where, **retrying)
     else:
         username = _secret(plan, channel, "username_env", where) if channel.username_env else None
         password = _secret(plan, channel, "password_env", where) if channel.password_env else None
@@ -386,6 +410,7 @@ def _send(plan: MonitoringPlan, channel: AlertChannel, row: outbox.OutboxRow, wh
             message=build_email(json.loads(row.payload)),
             timeout=timeout,
             where=where,
+            **retrying,
         )
         if refused:
             return "recipients refused: " + "; ".join(f"{r}: {code}" for r, (code, _) in refused.items())

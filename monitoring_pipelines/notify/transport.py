@@ -1,9 +1,14 @@
-"""Sending: HTTP POST (Slack, webhook, PagerDuty) and SMTP, each failure sorted into *retry later* or *fix the
-configuration*. Also the webhook signature and its verification, for receivers.
+"""Sending: HTTP POST (Slack, webhook, PagerDuty) through ``requests`` and SMTP, each failure sorted into *retry
+later* or *fix the configuration*. Also the webhook signature and its verification, for receivers.
+
+Retries inside one delivery call are urllib3's ``Retry`` (mounted on the ``requests`` session; the same policy
+object paces the SMTP attempts): which failures retry, the exponential backoff, the server's ``Retry-After``.
+Each failed attempt is reported through ``on_retry`` as it happens, so the outbox records every attempt; the
+retries across calls (``next_attempt_at``) stay the outbox's.
 
 Every message this module produces is safe to log and store: URLs appear as scheme + host only, and the
-texts of library exceptions that may quote a URL (``ValueError: unknown url type: ...``, ``InvalidURL``) are
-replaced by our own words. ``delivery`` scrubs the secret values once more before anything is written.
+texts of library exceptions that may quote a URL (``InvalidURL``, urllib3's ``MaxRetryError``) are replaced by
+our own words. ``delivery`` scrubs the secret values once more before anything is written.
 """
 
 from __future__ import annotations
@@ -11,16 +16,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import logging
+import re
 import smtplib
 import socket
 import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from monitoring_pipelines.errors import MonitoringError
 
@@ -44,6 +55,106 @@ class TransientDeliveryError(DeliveryError):
 class ChannelConfigError(DeliveryError):
     """Retrying will not help until a person fixes the channel: HTTP 4xx, a malformed URL, a missing
     environment variable, a refused SMTP login, a certificate that does not verify."""
+
+
+OnRetry = Callable[[TransientDeliveryError], None]
+
+# a request target in a log message: a path (with its query) after a space, quote or "=", with its scheme and host
+_REQUEST_TARGET = re.compile(r"""(?<![^\s'"(=])(https?://[^/\s'"]+)?/[^\s'"]*""")
+
+
+class _HideRequestTargets(logging.Filter):
+    """urllib3 logs the path of each request (DEBUG) and of a retried broken connection (WARNING); the path and
+    query are where webhook secrets live. The records stay, with scheme and host only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _REQUEST_TARGET.sub(r"\1/<path hidden>", record.getMessage()), None
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_HideRequestTargets())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts of one send within one delivery call: ``attempts`` in all (the first included), the second
+    ``backoff_seconds`` after the first failure and each later one twice as long after the previous, unless
+    the receiver's ``Retry-After`` says otherwise. A wait longer than ``max_pause_seconds`` ends the attempts of
+    this call instead: the outbox retries at its ``next_attempt_at`` on a later call. With ``max_span_seconds``
+    no retry starts later than that after the first attempt (a signed webhook reuses its timestamp on every
+    retry of the call, and receivers refuse an old one)."""
+
+    attempts: int = 1
+    backoff_seconds: float = 0.0
+    max_pause_seconds: float = 0.0
+    max_span_seconds: float | None = None
+
+
+class _OutboxRetry(Retry):
+    """urllib3's ``Retry`` with the plan's schedule, reporting each failed attempt that is retried."""
+
+    # 413 Payload Too Large stays a configuration error even with a Retry-After header
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    target = ""
+    max_pause = 0.0
+    deadline: float | None = None  # time.monotonic() after which no retry starts
+    on_retry: OnRetry | None = None
+
+    @classmethod
+    def create(cls, policy: RetryPolicy, target: str, on_retry: OnRetry | None) -> _OutboxRetry:
+        retry = cls(
+            total=policy.attempts - 1,
+            status_forcelist=frozenset({429, *range(500, 600)}),
+            # POST is not idempotent in general, but every notification is: the webhook carries its outbox id
+            # (X-Monitoring-Delivery, delivery_id), PagerDuty deduplicates by dedup_key, and a Slack message
+            # repeated after a lost reply is what the earlier urllib loop did as well
+            allowed_methods=frozenset({"POST"}),
+            backoff_factor=policy.backoff_seconds,
+            respect_retry_after_header=True,
+            raise_on_status=False,  # the last 429/5xx response comes back and is reported with its body
+        )
+        span = policy.max_span_seconds
+        retry._attach(target, policy.max_pause_seconds, None if span is None else time.monotonic() + span, on_retry)
+        return retry
+
+    def _attach(self, target: str, max_pause: float, deadline: float | None, on_retry: OnRetry | None) -> None:
+        self.target, self.max_pause, self.deadline, self.on_retry = target, max_pause, deadline, on_retry
+
+    def new(self, **kw) -> _OutboxRetry:
+        retry = super().new(**kw)
+        retry._attach(self.target, self.max_pause, self.deadline, self.on_retry)
+        return retry
+
+    def get_backoff_time(self) -> float:
+        # urllib3 sends the first retry at once; the plan's backoff_seconds is the first wait (then 2x, 4x ...).
+        # Not capped here: a wait over max_pause ends the call's attempts (increment) rather than shrinking
+        return self.backoff_factor * 2 ** (len(self.history) - 1) if self.history else 0.0
+
+    def get_retry_after(self, response) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:  # neither seconds nor an HTTP date: our own backoff applies
+            return None
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is not None and isinstance(_connection_failure(self.target, error), ChannelConfigError):
+            raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error  # e.g. a certificate: no retry
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # MaxRetryError when spent
+        pause = (retry.get_retry_after(response) if response is not None else None) or retry.get_backoff_time()
+        late = self.deadline is not None and time.monotonic() + pause > self.deadline
+        if pause > self.max_pause or late:  # longer than a monitoring run should block for: the next call retries
+            raise urllib3.exceptions.MaxRetryError(_pool, url, error or urllib3.exceptions.ResponseError("wait"))
+        if self.on_retry is not None:
+            if response is not None:
+                failure = _http_failure(self.target, response, retry.get_retry_after(response))
+            elif isinstance(error, TransientDeliveryError):
+                failure = error
+            else:
+                failure = _connection_failure(self.target, error)
+            self.on_retry(failure)
+        return retry
 
 
 # -- HTTP ------------------------------------------------------------------------------------------------------
@@ -78,79 +189,114 @@ def check_http_url(url: str, where: str) -> None:
         )
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib turns a redirected POST into a GET without body; a moved endpoint must be fixed in its env var
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:  # an HTTP date: fall back to our own backoff
-        return None
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float, where: str) -> int:
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    where: str,
+    *,
+    retry: RetryPolicy | None = None,
+    on_retry: OnRetry | None = None,
+) -> int:
     """POST ``body``; return the 2xx status or raise a ``DeliveryError`` naming ``where`` and the HTTP status.
 
-    ``where`` is e.g. ``model adult_income, channel team-slack (slack)``.
+    ``where`` is e.g. ``model adult_income, channel team-slack (slack)``. With ``retry``, transient failures
+    are retried in this call; ``on_retry`` receives each failed attempt that is retried, the last failure is
+    raised. Redirects are not followed (a moved endpoint must be fixed in its environment variable).
     """
     target = f"{where} at {mask_url(url)}"
-    request = urllib.request.Request(url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers})
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-        detail = _body_snippet(exc)
-        if status == 429 or status >= 500:
-            raise TransientDeliveryError(
-                f"{target}: HTTP {status} {exc.reason}{detail}",
-                retry_after=_retry_after(exc.headers.get("Retry-After")),
-            ) from None
-        hint = " (redirects are not followed: put the final URL in the environment variable)" if status < 400 else ""
-        raise ChannelConfigError(f"{target}: HTTP {status} {exc.reason}{detail}{hint}") from None
-    except http.client.InvalidURL:
-        raise ChannelConfigError(
-            f"{target}: the URL is malformed (the value is not shown: it may hold a secret)"
-        ) from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ssl.SSLCertVerificationError):
-            raise ChannelConfigError(
-                f"{target}: TLS certificate does not verify: {exc.reason.verify_message}"
-            ) from None
-        raise TransientDeliveryError(f"{target}: {_describe(exc.reason)}") from None
-    except ssl.SSLCertVerificationError as exc:
-        raise ChannelConfigError(f"{target}: TLS certificate does not verify: {exc.verify_message}") from None
-    except (http.client.HTTPException, OSError) as exc:  # timeout while reading, reset, remote disconnected
-        raise TransientDeliveryError(f"{target}: {_describe(exc)}") from None
+    retries = _OutboxRetry.create(retry or RetryPolicy(), target, on_retry)
+    with requests.Session() as session:
+        session.headers.clear()  # no requests defaults (gzip, keep-alive): receivers see what we send
+        session.mount("http://", HTTPAdapter(max_retries=retries))
+        session.mount("https://", HTTPAdapter(max_retries=retries))
+        # errors are raised outside the except clauses: requests' exceptions quote the URL, and none may stay
+        # attached to ours as __context__
+        failure: DeliveryError | None = None
+        try:
+            with session.post(
+                url,
+                data=body,
+                headers={"User-Agent": USER_AGENT, **headers},
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,  # an error page is quoted by its first bytes only
+            ) as response:
+                if not 200 <= response.status_code < 300:
+                    failure = _http_failure(target, response.raw, retries.get_retry_after(response.raw))
+                else:
+                    response.content  # noqa: B018 - the whole reply, as the receiver sends it
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+            failure = ChannelConfigError(
+                f"{target}: the URL is malformed (the value is not shown: it may hold a secret)"
+            )
+        except requests.exceptions.RequestException as exc:
+            failure = _connection_failure(target, exc)
+    if failure is not None:
+        raise failure
+    return response.status_code
 
 
-def _body_snippet(exc: urllib.error.HTTPError) -> str:
+def _http_failure(target: str, response, retry_after: float | None) -> DeliveryError:
+    """The error of one non-2xx urllib3 response (its body read here, up to 300 bytes)."""
+    status = response.status
+    text = f"{target}: HTTP {status} {response.reason}{_body_snippet(response)}"
+    if status == 429 or status >= 500:
+        return TransientDeliveryError(text, retry_after=retry_after)
+    hint = " (redirects are not followed: put the final URL in the environment variable)" if status < 400 else ""
+    return ChannelConfigError(text + hint)
+
+
+def _body_snippet(response) -> str:
     try:
-        text = exc.read(300).decode("utf-8", "replace").strip()
-    except (OSError, http.client.HTTPException):
+        text = response.read(300, decode_content=False).decode("utf-8", "replace").strip()
+    except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError):  # the status alone says enough
         return ""
-    finally:
-        exc.close()
     return f": {' '.join(text.split())}" if text else ""
 
 
-def _describe(reason: object) -> str:
-    if isinstance(reason, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(reason, ConnectionRefusedError):
+def _connection_failure(target: str, exc: BaseException) -> DeliveryError:
+    """The error of an attempt that got no HTTP response: refused, timeout, DNS, reset, TLS."""
+    cert = next((c for c in _causes(exc) if isinstance(c, ssl.SSLCertVerificationError)), None)
+    if cert is not None:
+        return ChannelConfigError(f"{target}: TLS certificate does not verify: {cert.verify_message}")
+    return TransientDeliveryError(f"{target}: {_describe(exc)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it wraps, outermost first: requests wraps urllib3's errors, which wrap the
+    socket's (as ``__cause__``, ``reason`` or an argument)."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if any(e is f for f in found):
+            continue
+        found.append(e)
+        inner = (e.__cause__, getattr(e, "reason", None), getattr(e, "original_error", None), *e.args)
+        todo += [c for c in inner if isinstance(c, BaseException)]
+    return found
+
+
+def _describe(exc: BaseException) -> str:
+    causes = _causes(exc)
+
+    def first(kind):
+        return next((c for c in causes if isinstance(c, kind)), None)
+
+    if first(ConnectionRefusedError):
         return "connection refused"
-    if isinstance(reason, socket.gaierror):
-        return f"cannot resolve the host ({reason.strerror})"
-    if isinstance(reason, OSError) and reason.strerror:
-        return f"{type(reason).__name__}: {reason.strerror}"
-    return f"{type(reason).__name__}: {reason}"
+    if (unresolved := first(socket.gaierror)) is not None:
+        return f"cannot resolve the host ({unresolved.strerror})"
+    timeouts = (TimeoutError, urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)
+    if any(isinstance(c, timeouts) and not isinstance(c, urllib3.exceptions.NewConnectionError) for c in causes):
+        return "timed out"
+    with_text = [c for c in causes if isinstance(c, OSError) and c.strerror]
+    if with_text:
+        return f"{type(with_text[-1]).__name__}: {with_text[-1].strerror}"
+    root = causes[-1]
+    return f"{type(root).__name__}: {root}"
 
 
 # -- webhook signature -----------------------------------------------------------------------------------------
@@ -203,9 +349,40 @@ def send_email(
     message: EmailMessage,
     timeout: float,
     where: str,
+    retry: RetryPolicy | None = None,
+    on_retry: OnRetry | None = None,
 ) -> dict[str, tuple[int, bytes]]:
-    """Send over SMTP; return the recipients the server refused while accepting others (usually empty)."""
+    """Send over SMTP; return the recipients the server refused while accepting others (usually empty).
+
+    ``retry`` and ``on_retry`` as for ``post``: the same urllib3 ``Retry`` paces the attempts (a configuration
+    error is never retried)."""
     target = f"{where} at smtp://{host}:{port}"
+    retries = _OutboxRetry.create(retry or RetryPolicy(), target, on_retry)
+    while True:
+        try:
+            return _send_email_once(host, port, starttls, username, password, message, timeout, target)
+        except TransientDeliveryError as exc:
+            failure = exc
+        spent = False
+        try:
+            retries = retries.increment(error=failure)  # reports the failure to on_retry when it is retried
+        except urllib3.exceptions.MaxRetryError:
+            spent = True
+        if spent:
+            raise failure
+        retries.sleep()
+
+
+def _send_email_once(
+    host: str,
+    port: int,
+    starttls: bool,
+    username: str | None,
+    password: str | None,
+    message: EmailMessage,
+    timeout: float,
+    target: str,
+) -> dict[str, tuple[int, bytes]]:
     try:
         with smtplib.SMTP(host, port, timeout=timeout) as smtp:
             smtp.ehlo()
