@@ -29,6 +29,7 @@ from monitoring_pipelines.notify import (
     requeue,
     verify_signature,
 )
+from monitoring_pipelines.notify.transport import ChannelConfigError, RetryPolicy, TransientDeliveryError, post
 from monitoring_pipelines.plan.schema import parse_plan
 from monitoring_pipelines.store.metric_store import MetricStore
 from monitoring_pipelines_tests.local_servers import HttpReceiver, Reply, SmtpReceiver, closed_port
@@ -723,3 +724,154 @@ def test_a_resolve_waits_while_its_open_is_a_config_error_and_follows_it_after_t
         assert deliver_pending(store, p).ok
     states = [json.loads(r.body)["text"] for r in slack.requests[1:]]
     assert len(states) == 2 and "RESOLVED" not in states[0] and "RESOLVED" in states[1]
+
+
+# -- the HTTP client: requests with urllib3's Retry ------------------------------------------------------------
+
+
+def test_a_redirect_is_a_config_error_and_is_not_followed(store, plan, monkeypatch):
+    with HttpReceiver() as slack:
+        slack.reply(Reply(301, b"moved", {"Location": f"{slack.base_url}/elsewhere"}))
+        monkeypatch.setenv("TEST_SLACK_URL", f"{slack.base_url}/services/{SLACK_TOKEN}")
+        report = notify(store, make_plan(plan, [slack_channel()]), [alert()])
+        assert [r.path for r in slack.requests] == [f"/services/{SLACK_TOKEN}"]  # /elsewhere never asked
+    (bad,) = report.config_errors
+    assert bad.attempts == 1
+    assert bad.error == (
+        f"model adult_income, channel team-slack (slack) at {slack.base_url}: HTTP 301 Moved Permanently: moved "
+        "(redirects are not followed: put the final URL in the environment variable)"
+    )
+
+
+def test_retry_after_sets_the_pause_in_the_call_and_a_long_one_is_left_to_a_later_call(store, plan, monkeypatch):
+    with HttpReceiver() as slack:
+        # backoff is 0.1 s: a 1 s gap is the receiver's Retry-After, honoured
+        slack.reply(Reply(503, b"busy", {"Retry-After": "1"}))
+        monkeypatch.setenv("TEST_SLACK_URL", f"{slack.base_url}/services/{SLACK_TOKEN}")
+        p = make_plan(plan, [slack_channel()])
+        report = notify(store, p, [alert()])
+        assert [(o.status, o.attempts) for o in report.attempted] == [("delivered", 2)]
+        assert 1.0 <= slack.requests[1].at - slack.requests[0].at < 3.0
+
+        # longer than the call may pause (max_backoff_seconds 5 here): no second attempt now, due after 120 s
+        slack.reply(Reply(429, b"slow down", {"Retry-After": "120"}))
+        (out,) = notify(store, p, [alert(incident="inc-2")]).pending
+        assert out.attempts == 1 and len(slack.requests) == 3
+        assert out.error.endswith("HTTP 429 Too Many Requests: slow down")
+    row = next(r for r in outbox_rows(store, "adult_income") if r.incident_id == "inc-2")
+    assert row.status == "pending"
+    assert 119 <= (row.next_attempt_at - row.last_attempt_at).total_seconds() <= 121
+
+
+def test_a_503_then_200_is_recorded_as_two_attempts_with_the_body_of_the_failed_one(store, plan, monkeypatch):
+    with HttpReceiver() as hook:
+        hook.reply(Reply(503, b"warming up"))
+        monkeypatch.setenv("TEST_HOOK_URL", f"{hook.base_url}/hook")
+        monkeypatch.setenv("TEST_HOOK_KEY", HMAC_KEY)
+        p = make_plan(
+            plan, [{"name": "hook", "type": "webhook", "url_env": "TEST_HOOK_URL", "hmac_key_env": "TEST_HOOK_KEY"}]
+        )
+        report = notify(store, p, [alert()])
+        first, second = hook.requests
+    assert [(o.status, o.attempts) for o in report.attempted] == [("delivered", 2)]
+    assert 0.1 <= second.at - first.at < 1.0  # backoff_seconds before the 2nd attempt
+    assert first.body == second.body
+    for req in (first, second):  # each attempt carries a signature that verifies
+        stamp = req.headers["x-monitoring-timestamp"]
+        assert verify_signature(req.body, stamp, req.headers["x-monitoring-signature"], HMAC_KEY)
+    (row,) = outbox_rows(store, "adult_income")
+    history = outbox_attempts(store, row.id)
+    assert [(a, o, e) for a, _, o, e in history] == [
+        (
+            1,
+            "retry",
+            f"model adult_income, channel hook (webhook) at {hook.base_url}: HTTP 503 Service Unavailable: warming up",
+        ),
+        (2, "delivered", None),
+    ]
+    assert history[0][1] < history[1][1]  # each attempt written when it happened
+
+
+def test_a_certificate_that_does_not_verify_is_a_config_error_at_the_first_attempt(store, plan, monkeypatch, tmp_path):
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    receiver = HttpReceiver()
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    with receiver:
+        port = receiver.server.server_address[1]
+        monkeypatch.setenv("TEST_SLACK_URL", f"https://127.0.0.1:{port}/services/{SLACK_TOKEN}")
+        report = notify(store, make_plan(plan, [slack_channel()]), [alert()])
+        assert receiver.requests == []
+    (bad,) = report.config_errors
+    assert bad.attempts == 1  # not retried: only a person can fix it
+    assert bad.error.startswith(
+        f"model adult_income, channel team-slack (slack) at https://127.0.0.1:{port}: TLS certificate does not verify"
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def test_post_raises_errors_that_carry_no_secret_and_no_chained_library_exception():
+    url = f"http://127.0.0.1:{closed_port()}/services/{SLACK_TOKEN}"
+    with pytest.raises(TransientDeliveryError) as refused:
+        post(url, b"{}", {}, 5, "channel x")
+    with pytest.raises(ChannelConfigError) as malformed:
+        post(f"http://127.0.0.1:99999/services/{SLACK_TOKEN}", b"{}", {}, 5, "channel x")
+    assert str(refused.value).endswith(": connection refused")
+    assert "malformed" in str(malformed.value)
+    for err in (refused.value, malformed.value):
+        assert _chain(err) == [err]  # requests' and urllib3's exceptions quote the URL: none is attached
+        assert SLACK_TOKEN not in str(err)
+
+
+def test_post_retries_within_its_policy_and_reports_each_retried_failure():
+    with HttpReceiver() as hook:
+        hook.reply(Reply(500, b"a"), Reply(502, b"b"), Reply(503, b"c"))
+        heard: list[str] = []
+        policy = RetryPolicy(attempts=3, backoff_seconds=0.05, max_pause_seconds=5)
+        with pytest.raises(TransientDeliveryError, match=r"HTTP 503 Service Unavailable: c$"):
+            post(f"{hook.base_url}/x", b"{}", {}, 5, "channel x", retry=policy, on_retry=lambda e: heard.append(str(e)))
+        assert [h.rsplit(": ", 1)[1] for h in heard] == ["a", "b"] and len(hook.requests) == 3
+
+        # a retry that would start later than max_span_seconds after the first attempt is left to a later call
+        hook.reply(Reply(500, b"a"), Reply(502, b"b"))
+        span = RetryPolicy(attempts=3, backoff_seconds=0.3, max_pause_seconds=5, max_span_seconds=0.5)
+        with pytest.raises(TransientDeliveryError, match=r"HTTP 502 Bad Gateway: b$"):
+            post(f"{hook.base_url}/x", b"{}", {}, 5, "channel x", retry=span)
+        assert len(hook.requests) == 5  # 2 of 3: the 3rd would start 0.9 s after the first
+
+        # without a policy: one attempt, as a bare call always made
+        hook.reply(Reply(503, b"once"))
+        with pytest.raises(TransientDeliveryError):
+            post(f"{hook.base_url}/x", b"{}", {}, 5, "channel x")
+        assert len(hook.requests) == 6

@@ -148,7 +148,13 @@ class _OutboxRetry(Retry):
             raise urllib3.exceptions.MaxRetryError(_pool, url, error or urllib3.exceptions.ResponseError("wait"))
         if self.on_retry is not None:
             if response is not None:
-                failure = _http_failure(self.target, response, retry.get_retry_after(response))
+                failure = _http_failure(
+                    self.target,
+                    response.status,
+                    response.reason,
+                    _first_bytes(response),
+                    retry.get_retry_after(response),
+                )
             elif isinstance(error, TransientDeliveryError):
                 failure = error
             else:
@@ -221,12 +227,12 @@ def post(
                 headers={"User-Agent": USER_AGENT, **headers},
                 timeout=timeout,
                 allow_redirects=False,
-                stream=True,  # an error page is quoted by its first bytes only
             ) as response:
                 if not 200 <= response.status_code < 300:
-                    failure = _http_failure(target, response.raw, retries.get_retry_after(response.raw))
-                else:
-                    response.content  # noqa: B018 - the whole reply, as the receiver sends it
+                    retry_after = retries.get_retry_after(response.raw)
+                    failure = _http_failure(
+                        target, response.status_code, response.reason, response.content, retry_after
+                    )
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
             failure = ChannelConfigError(
                 f"{target}: the URL is malformed (the value is not shown: it may hold a secret)"
@@ -238,22 +244,22 @@ def post(
     return response.status_code
 
 
-def _http_failure(target: str, response, retry_after: float | None) -> DeliveryError:
-    """The error of one non-2xx urllib3 response (its body read here, up to 300 bytes)."""
-    status = response.status
-    text = f"{target}: HTTP {status} {response.reason}{_body_snippet(response)}"
+def _http_failure(target: str, status: int, reason: str, body: bytes, retry_after: float | None) -> DeliveryError:
+    """The error of one non-2xx response, quoting the first 300 bytes of its body."""
+    text = " ".join(body[:300].decode("utf-8", "replace").split())
+    text = f"{target}: HTTP {status} {reason}" + (f": {text}" if text else "")
     if status == 429 or status >= 500:
         return TransientDeliveryError(text, retry_after=retry_after)
     hint = " (redirects are not followed: put the final URL in the environment variable)" if status < 400 else ""
     return ChannelConfigError(text + hint)
 
 
-def _body_snippet(response) -> str:
+def _first_bytes(response) -> bytes:
+    """Of a urllib3 response about to be retried (urllib3 drains the rest)."""
     try:
-        text = response.read(300, decode_content=False).decode("utf-8", "replace").strip()
+        return response.read(300, decode_content=False)
     except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError):  # the status alone says enough
-        return ""
-    return f": {' '.join(text.split())}" if text else ""
+        return b""
 
 
 def _connection_failure(target: str, exc: BaseException) -> DeliveryError:
