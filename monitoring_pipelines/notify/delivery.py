@@ -15,7 +15,7 @@ import os
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from monitoring_pipelines.notify import outbox
@@ -25,6 +25,7 @@ from monitoring_pipelines.notify.transport import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     ChannelConfigError,
+    OnRetry,
     RetryPolicy,
     TransientDeliveryError,
     build_email,
@@ -361,7 +362,7 @@ def _send(
     row: outbox.OutboxRow,
     where: str,
     policy: RetryPolicy,
-    on_retry: Callable[[TransientDeliveryError], object],
+    on_retry: OnRetry,
 ) -> str | None:
     """The attempts of one call (``policy``; ``on_retry`` hears each failed one that is retried). Returns a note
     when delivered with a problem (some e-mail recipients refused); raises the last failure."""

@@ -57,7 +57,7 @@ class ChannelConfigError(DeliveryError):
     environment variable, a refused SMTP login, a certificate that does not verify."""
 
 
-OnRetry = Callable[[TransientDeliveryError], None]
+OnRetry = Callable[[TransientDeliveryError], object]
 
 # a request target in a log message: a path (with its query) after a space, quote or "=", with its scheme and host
 _REQUEST_TARGET = re.compile(r"""(?<![^\s'"(=])(https?://[^/\s'"]+)?/[^\s'"]*""")
