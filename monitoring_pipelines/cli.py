@@ -9,15 +9,26 @@ monitoring-pipelines metrics textfile PATH   write the same exposition to a file
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import threading
+import warnings
 from pathlib import Path
 
+from prometheus_client import start_http_server, write_to_textfile
+
+from monitoring_pipelines import settings
+from monitoring_pipelines.demo.runner import format_table, run_demo
 from monitoring_pipelines.errors import MonitoringError, PlanError
+from monitoring_pipelines.families.quality.calculator import expectation_problems
+from monitoring_pipelines.ops import exporter
+from monitoring_pipelines.plan.schema import already_monitored, plan_files
+from monitoring_pipelines.store.metric_store import MetricStore
+from monitoring_pipelines.validation import load_plan
 
 
 def _validate(paths: list[str]) -> int:
-    from monitoring_pipelines.plan.schema import load_plan, plan_files
-
     unique: dict[Path, Path] = {}  # a file named twice (itself and its folder) is read once
     for raw in paths:
         p = Path(raw)
@@ -39,8 +50,6 @@ def _validate(paths: list[str]) -> int:
             continue
         if plan.quality.expectations or plan.quality.overrides:
             # GX's own verdict on the plan's expectations (imports Great Expectations: only for such plans)
-            from monitoring_pipelines.families.quality.calculator import expectation_problems
-
             gx_problems = expectation_problems(plan)
             if gx_problems:
                 problems += len(gx_problems)
@@ -49,7 +58,7 @@ def _validate(paths: list[str]) -> int:
                 continue
         if plan.name in names:  # as load_plans refuses it: two plans would build the same Dagster assets
             problems += 1
-            print(f"{f}: model.name: model {plan.name!r} is already monitored by {names[plan.name]}", file=sys.stderr)
+            print(f"{f}: model.name: {already_monitored(plan.name, names[plan.name])}", file=sys.stderr)
             continue
         names[plan.name] = f
         print(
@@ -63,13 +72,6 @@ def _validate(paths: list[str]) -> int:
 
 
 def _demo(days: int) -> int:
-    import logging
-    import os
-    import warnings
-
-    from monitoring_pipelines import settings
-    from monitoring_pipelines.demo.runner import format_table, run_demo
-
     warnings.filterwarnings("ignore")  # third-party deprecation chatter; our own errors still raise
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("dagster").setLevel(logging.WARNING)
@@ -93,7 +95,7 @@ def _demo(days: int) -> int:
         f"  MLflow registry   {settings.masked(settings.mlflow_tracking_uri())}\n"
         f"  drift reports     {settings.reports_url()}/adult_income/drift/<day>.html\n"
         f"  notifications     {home / 'demo-alerts.jsonl'}  (tables incidents, incident_events, notification_outbox)\n"
-        f"  Dagster instance  DAGSTER_HOME={__import__('os').environ.get('DAGSTER_HOME')}\n"
+        f"  Dagster instance  DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}\n"
         f"  demo data         {home / 'demo-data'}\n"
         f"  Dagster UI        python3.11 dev.py ui   (then http://127.0.0.1:3000)"
     )
@@ -101,21 +103,11 @@ def _demo(days: int) -> int:
 
 
 def _metrics(args) -> int:
-    from monitoring_pipelines import settings
-    from monitoring_pipelines.ops import exporter
-    from monitoring_pipelines.store.metric_store import MetricStore
-
     store = MetricStore()
     if args.metrics_command == "textfile":
-        from prometheus_client import write_to_textfile
-
         write_to_textfile(args.path, exporter.registry_for(store))  # written to a temp file, then renamed
         print(f"wrote {args.path} from {settings.masked(settings.store_url())}")
         return 0
-    import threading
-
-    from prometheus_client import start_http_server
-
     server, _thread = start_http_server(args.port, addr=args.host, registry=exporter.registry_for(store))
     print(
         f"serving the metric store {settings.masked(settings.store_url())} at "

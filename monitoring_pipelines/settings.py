@@ -19,6 +19,9 @@ import os
 import re
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from monitoring_pipelines.errors import DataSourceError
 
 HOME_ENV = "MONITORING_HOME"
@@ -51,9 +54,6 @@ def reports_url() -> str:
 
 def masked(url: str) -> str:
     """A URL fit for logs and messages: the password replaced by ***; a string that is no URL is kept."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     if "://" not in url:
         return url
     try:

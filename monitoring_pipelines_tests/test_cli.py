@@ -131,3 +131,18 @@ def test_validate_asks_great_expectations_about_the_plans_own_expectations(tmp_p
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     out = run("plan", "validate", str(path), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
+
+
+def test_validate_imports_no_heavy_library(tmp_path):
+    # plan validate runs before deploys and in CI: it must not pay for MLflow, Evidently, GX or scikit-learn
+    # (a plan with its own GX expectations is the exception: GX checks them, see the test above)
+    code = (
+        "import sys\n"
+        "from monitoring_pipelines.cli import main\n"
+        f"assert main(['plan', 'validate', {str(BUNDLED)!r}]) == 0\n"
+        "heavy = ('mlflow', 'evidently', 'great_expectations', 'sklearn', 'fairlearn')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[]"

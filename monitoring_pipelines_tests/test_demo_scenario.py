@@ -12,7 +12,8 @@ import pytest
 
 from monitoring_pipelines.demo import load_adult, scenario
 from monitoring_pipelines.demo.training import train
-from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, load_plan
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR
+from monitoring_pipelines.validation import load_plan
 
 RAW = Path("/work/shared/data/uci-adult")
 RAW_COLUMNS = [

@@ -1,21 +1,19 @@
-"""Tests of the plan schema (monitoring_pipelines.plan.schema): every mistake is reported, with its field path, at once."""
+"""Tests of plan validation (monitoring_pipelines.plan.schema and the family checks of
+monitoring_pipelines.validation): every mistake is reported, with its field path, at once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.plan.schema import (
-    BUNDLED_PLANS_DIR,
-    PLANS_DIR_ENV,
-    load_plan,
-    load_plans,
-    parse_plan,
-    read_yaml,
-)
+from monitoring_pipelines.plan import schema
+from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, PLANS_DIR_ENV, read_yaml
+from monitoring_pipelines.validation import load_plan, load_plans, parse_plan
 
 BUNDLED = BUNDLED_PLANS_DIR / "adult_income.yaml"
 DELETE = object()
@@ -314,3 +312,62 @@ def test_per_column_drift_tests_must_be_computable_on_all_rows_for_the_column_ki
     assert set(problems) == {"drift.columns.age.method", "drift.columns.workclass.method"}
     assert "categorical columns, not numerical" in problems["drift.columns.age.method"]
     assert "not computed on all rows" in problems["drift.columns.workclass.method"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# layering: the schema imports no family; the validation layer adds what needs one
+
+
+def test_the_plan_schema_loads_a_plan_without_importing_any_family():
+    code = (
+        "import sys\n"
+        "from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, load_plans\n"
+        "load_plans(BUNDLED_PLANS_DIR)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('monitoring_pipelines.families')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
+
+
+FAMILY_MISTAKES = [
+    "threshold on a misspelt metric",
+    "threshold on an unknown family",
+    "promotion on a metric the challenger comparison does not compute",
+]
+
+
+@pytest.mark.parametrize("name", FAMILY_MISTAKES)
+def test_a_mistake_only_a_family_knows_passes_the_schema_and_is_caught_by_the_validation_layer(name, tmp_path):
+    changes, expected = MISTAKES[name]
+    path = write(tmp_path / "plan.yaml", edited(*changes))
+    assert schema.load_plan(path).name == "adult_income"  # structure alone: fine
+    assert [field for field, _ in problems_of(edited(*changes), tmp_path)] == [field for field, _ in expected]
+
+
+def test_family_problems_follow_the_structural_ones_of_the_same_file(tmp_path):
+    raw = edited(
+        ((THRESHOLDS, "drift.share_of_drifted_feature"), {"warning": 0.5, "critical": 0.4}),  # misspelt, and beyond
+        (("actions", "promote", "metric"), "f1"),
+        (("protected_attributes",), ["sex", "religion"]),
+    )
+    assert problems_of(raw, tmp_path) == [
+        (
+            "protected_attributes[1]",
+            "'religion' is not a column of the prediction log; "
+            "list it under features (numerical, categorical or context)",
+        ),
+        (
+            "thresholds.drift.share_of_drifted_feature",
+            "warning 0.5 is beyond critical 0.4 for direction 'max' (the warning must fire first)",
+        ),
+        (
+            "thresholds.drift.share_of_drifted_feature",
+            "unknown metric 'drift.share_of_drifted_feature'; expected '<family>.<metric>' from the catalogue in "
+            "docs/plans.md",
+        ),
+        (
+            "actions.promote.metric",
+            "with a significance test across days, 'f1' is not compared between challenger and champion; "
+            "use one of ['roc_auc']",
+        ),
+    ]

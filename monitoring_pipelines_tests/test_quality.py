@@ -486,7 +486,8 @@ def test_plan_volume_bounds_replace_the_derived_ones_side_by_side_and_can_block(
 
 
 def plan_with(quality_section: dict, **predictions):
-    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
+    from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, read_yaml
+    from monitoring_pipelines.validation import parse_plan
 
     raw = read_yaml((BUNDLED_PLANS_DIR / "adult_income.yaml").read_text())
     raw["quality"] = quality_section

@@ -12,8 +12,10 @@ import importlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from monitoring_pipelines import settings
 from monitoring_pipelines.actions.registry import (
     CHALLENGER,
     CHAMPION,
@@ -21,6 +23,7 @@ from monitoring_pipelines.actions.registry import (
     TAG_EVIDENCE_AFTER,
     TAG_TRIGGER_DAY,
     Registry,
+    holdout_roc_auc,
 )
 from monitoring_pipelines.data import sources
 from monitoring_pipelines.errors import ActionRefused, MonitoringError, RegistryError
@@ -178,93 +181,37 @@ def _register(
     trusted_types: list[str],
     tags: dict[str, str],
 ) -> str:
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.metrics import roc_auc_score
-
     p, ref = plan.data.predictions, plan.data.reference
     inputs = plan.features.model_inputs
     pos = list(estimator.classes_).index(plan.model.positive_class)
-    with (
-        _mlflow_pointed_at(registry.tracking_uri),
-        mlflow.start_run(
-            experiment_id=_experiment_id(registry, plan.name), run_name=f"retrain {tags[TAG_TRIGGER_DAY]}"
-        ) as run,
-    ):
-        holdout_scores = estimator.predict_proba(holdout[inputs])[:, pos]
-        y = (holdout[ref.label] == plan.model.positive_class).astype(int)
-        mlflow.log_params({"train_rows": len(train), "holdout_rows": len(holdout), **tags})
-        if y.nunique() == 2:
-            mlflow.log_metric("holdout_roc_auc", float(roc_auc_score(y, holdout_scores)))
-        info = mlflow.sklearn.log_model(
-            estimator,
-            name="model",
-            registered_model_name=plan.name,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            skops_trusted_types=trusted_types or None,
-            signature=infer_signature(holdout[inputs].head(5), holdout_scores[:5]),
-        )
-        if ref.source == "mlflow_artifact":
-            reference = holdout[[*inputs, *plan.features.context, ref.label]].copy()
-            reference[p.score] = holdout_scores
-            reference[p.prediction] = (holdout_scores >= 0.5).astype(int)
-            _log_frame(reference, ref.artifact_path)
-    version = str(info.registered_model_version)
-    for k, v in tags.items():
-        registry.client.set_model_version_tag(plan.name, version, k, v)
-    registry.client.set_model_version_tag(plan.name, version, "monitoring.run_id", run.info.run_id)
+    holdout_scores = estimator.predict_proba(holdout[inputs])[:, pos]
+    y = (holdout[ref.label] == plan.model.positive_class).astype(int)
+    reference = None
+    if ref.source == "mlflow_artifact":
+        reference = holdout[[*inputs, *plan.features.context, ref.label]].copy()
+        reference[p.score] = holdout_scores
+        reference[p.prediction] = (holdout_scores >= 0.5).astype(int)
+    version, run_id = registry.log_version(
+        plan.name,
+        estimator,
+        experiment_id=_experiment_id(registry, plan.name),
+        run_name=f"retrain {tags[TAG_TRIGGER_DAY]}",
+        params={"train_rows": len(train), "holdout_rows": len(holdout), **tags},
+        metrics={"holdout_roc_auc": holdout_roc_auc(y, holdout_scores)} if y.nunique() == 2 else {},
+        signature_example=(holdout[inputs].head(5), holdout_scores[:5]),
+        trusted_types=trusted_types or None,
+        reference=reference,
+        reference_path=ref.artifact_path,
+    )
+    registry.set_tags(plan.name, version, {**tags, "monitoring.run_id": run_id})
     return version
 
 
 def _experiment_id(registry: Registry, name: str) -> str:
     """The model's experiment; created with artifacts under MONITORING_HOME when the registry is a local file
     (a tracking server keeps its own artifact root)."""
-    from monitoring_pipelines import settings
-
-    found = registry.client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
     local = registry.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in registry.tracking_uri
-    return registry.client.create_experiment(name, artifact_location=settings.mlflow_artifact_root() if local else None)
-
-
-@contextmanager
-def _mlflow_pointed_at(uri: str):
-    """MLflow's fluent API uses process-wide URIs (and sets MLFLOW_TRACKING_URI); restore them afterwards."""
-    import os
-
-    import mlflow
-
-    # Restore what was *set*, not what the getters resolve: get_registry_uri() falls back to the tracking URI
-    # of the moment, and setting that back would pin later registrations (e.g. a relative sqlite:///mlflow.db).
-    # (mlflow.set_tracking_uri / set_registry_uri export the environment variables, so those say what was set)
-    saved_env, saved_registry_env = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_env)  # None unsets it
-        mlflow.set_registry_uri(saved_registry_env)
-        for var, saved in (("MLFLOW_TRACKING_URI", saved_env), ("MLFLOW_REGISTRY_URI", saved_registry_env)):
-            if saved is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = saved
-
-
-def _log_frame(frame: pd.DataFrame, artifact_path: str) -> None:
-    import tempfile
-    from pathlib import Path
-
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / Path(artifact_path).name
-        frame.to_parquet(local, index=False)
-        parent = str(Path(artifact_path).parent)
-        mlflow.log_artifact(str(local), artifact_path=None if parent == "." else parent)
+    return registry.experiment_id(name, settings.mlflow_artifact_root() if local else None)
 
 
 def _validate(plan: MonitoringPlan, registry: Registry, version: str, holdout: pd.DataFrame) -> str | None:
@@ -281,8 +228,6 @@ def _validate(plan: MonitoringPlan, registry: Registry, version: str, holdout: p
 
 def _score_problem(plan: MonitoringPlan, model, holdout: pd.DataFrame) -> str | None:
     """Why ``model`` cannot serve: no positive class, or holdout scores that are not probabilities."""
-    import numpy as np
-
     classes = list(getattr(model, "classes_", []))
     if plan.model.positive_class not in classes:
         return f"classes {classes} lack the positive class {plan.model.positive_class}"

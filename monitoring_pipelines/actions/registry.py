@@ -1,4 +1,8 @@
-"""The MLflow model registry, by alias (the only module that talks to MLflow's client).
+"""The MLflow model registry, by alias: the only module that imports MLflow.
+
+It logs and loads models in MLflow's scikit-learn flavour, so scikit-learn's version and the holdout ROC AUC
+logged with a retrained version are taken here too. MLflow is imported inside the functions that use it
+(``import mlflow`` costs seconds and must not slow down a code-location load or ``plan validate``).
 
 Aliases ``champion``, ``challenger`` and ``previous_champion`` name versions; registry stages are deprecated
 and never used. Every lookup returns the version explicitly, so results record what they were computed for.
@@ -9,9 +13,20 @@ Every MLflow failure (registry unreachable, version or artifact missing, model t
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from monitoring_pipelines.data.sources import read_table
 from monitoring_pipelines.errors import RegistryError
+from monitoring_pipelines.settings import masked
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -66,9 +81,6 @@ class Registry:
     def _scrub(self, text: str) -> str:
         """MLflow's own messages quote the full tracking URI (password included): mask it as ``_where`` does."""
         text = text.replace(self.tracking_uri, self._where())
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
         try:
             password = make_url(self.tracking_uri).password
         except (ArgumentError, ValueError):
@@ -137,12 +149,8 @@ class Registry:
         """The reference DataFrame logged with the version's run at ``artifact_path`` (parquet or csv); a copy."""
         key = (f"{ref.model}/{ref.version}", artifact_path)
         if key not in self._references:
-            import tempfile
-
             import mlflow.artifacts
             from mlflow.exceptions import MlflowException
-
-            from monitoring_pipelines.data.sources import read_table
 
             if not ref.run_id:
                 raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")
@@ -158,6 +166,79 @@ class Registry:
                     ) from exc
                 self._references[key] = read_table(local, "csv" if artifact_path.endswith(".csv") else "parquet")
         return self._references[key].copy()
+
+    def model_tags(self, model: str) -> dict[str, str] | None:
+        """The registered model's tags, or None when the registry holds no model of that name."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rm = self.client.get_registered_model(model)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise self._failure(f"model {model}: reading its tags", exc) from exc
+        return dict(rm.tags or {})
+
+    def delete_model(self, model: str) -> None:
+        """Delete the registered model with every version (the demo's clean start; nothing else deletes)."""
+        self.client.delete_registered_model(model)
+
+    def experiment_id(self, name: str, artifact_location: str | None) -> str:
+        """The experiment ``name``, created with its artifacts at ``artifact_location`` (None: the tracking
+        server's own artifact root) when it does not exist yet."""
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=artifact_location)
+
+    def log_version(
+        self,
+        model: str,
+        estimator,
+        *,
+        experiment_id: str,
+        run_name: str,
+        params: dict,
+        metrics: dict[str, float],
+        signature_example: tuple[pd.DataFrame, object],
+        trusted_types: list[str] | None,
+        reference: pd.DataFrame | None = None,
+        reference_path: str | None = None,
+        run_tags: dict[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """Log ``estimator`` (a fitted scikit-learn model) in a new run of ``experiment_id`` with ``params``,
+        ``metrics``, ``run_tags`` and, at ``reference_path``, the ``reference`` frame as parquet; register it as
+        a new version of ``model``. Returns (version, run id). No alias is moved.
+
+        ``signature_example`` is (model input rows, model output for them), from which MLflow infers the
+        signature; ``trusted_types`` are the skops types the model's pickle needs beyond skops' defaults.
+        """
+        import mlflow
+        import mlflow.sklearn
+        import sklearn
+        from mlflow.models import infer_signature
+
+        with _fluent_api_at(self.tracking_uri), mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            mlflow.log_params(params)
+            if metrics:
+                mlflow.log_metrics(metrics)
+            info = mlflow.sklearn.log_model(
+                estimator,
+                name="model",
+                registered_model_name=model,
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                signature=infer_signature(*signature_example),
+                skops_trusted_types=trusted_types,
+            )
+            if reference is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    local = Path(tmp) / Path(reference_path).name
+                    reference.to_parquet(local, index=False)
+                    parent = str(Path(reference_path).parent)
+                    mlflow.log_artifact(str(local), artifact_path=None if parent == "." else parent)
+            for key, value in (run_tags or {}).items():
+                mlflow.set_tag(key, value)
+        return str(info.registered_model_version), run.info.run_id
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model, alias, str(version))
@@ -224,6 +305,34 @@ class Registry:
         return None
 
     def _where(self) -> str:
-        from monitoring_pipelines.settings import masked
-
         return masked(self.tracking_uri)
+
+
+def holdout_roc_auc(labels, scores) -> float:
+    """ROC AUC of a retrained version's holdout scores (logged with its run)."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+@contextmanager
+def _fluent_api_at(uri: str) -> Iterator[None]:
+    """MLflow's fluent API uses process-wide URIs (and sets MLFLOW_TRACKING_URI); restore them afterwards."""
+    import mlflow
+
+    # Restore what was *set*, not what the getters resolve: get_registry_uri() falls back to the tracking URI
+    # of the moment, and setting that back would pin later registrations (e.g. a relative sqlite:///mlflow.db).
+    # (mlflow.set_tracking_uri / set_registry_uri export the environment variables, so those say what was set)
+    saved_env, saved_registry_env = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_env)  # None unsets it
+        mlflow.set_registry_uri(saved_registry_env)
+        for var, saved in (("MLFLOW_TRACKING_URI", saved_env), ("MLFLOW_REGISTRY_URI", saved_registry_env)):
+            if saved is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = saved

@@ -20,11 +20,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dagster as dg
+import numpy as np
 import pandas as pd
 
 from monitoring_pipelines import settings
+from monitoring_pipelines.actions.registry import CHALLENGER, Registry
+from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.defs import names as n
+from monitoring_pipelines.demo import load_adult, scenario
+from monitoring_pipelines.demo.alert_receiver import CHANNEL, KEY_ENV, URL_ENV, AlertReceiver
 from monitoring_pipelines.errors import MonitoringError
-from monitoring_pipelines.plan.schema import AlertChannel, MonitoringPlan, load_plans
+from monitoring_pipelines.incidents import tracker as incidents
+from monitoring_pipelines.judge.health import figure, worst_fairness_gap
+from monitoring_pipelines.notify import outbox
+from monitoring_pipelines.plan.schema import AlertChannel, MonitoringPlan, plans_dir
+from monitoring_pipelines.store.metric_store import MetricStore
+from monitoring_pipelines.validation import load_plans
 
 DEMO_MODEL = "adult_income"
 DEMO_TAG = "monitoring.demo"
@@ -47,8 +59,6 @@ def _demo_plan(plans: list[MonitoringPlan]) -> MonitoringPlan:
     for p in plans:
         if p.name == DEMO_MODEL:
             return p
-    from monitoring_pipelines.plan.schema import plans_dir
-
     raise MonitoringError(
         f"the demo drives model {DEMO_MODEL!r}, but no plan in {plans_dir()} names it; "
         "copy monitoring_pipelines/plans/adult_income.yaml there"
@@ -63,14 +73,9 @@ def _reset(plan: MonitoringPlan, home: Path, say) -> None:
     if not os.environ.get(settings.STORE_URL_ENV):
         (home / "metrics.db").unlink(missing_ok=True)
     else:
-        from monitoring_pipelines.store.metric_store import MetricStore
-
         store = MetricStore()
         store.migrate()
         store.delete_model(plan.name)
-        from monitoring_pipelines.incidents import tracker as incidents
-        from monitoring_pipelines.notify import outbox
-
         incidents.delete_model(store, plan.name)
         outbox.delete_model(store, plan.name)
     if not os.environ.get(settings.MLFLOW_URI_ENV):
@@ -84,26 +89,20 @@ def _reset(plan: MonitoringPlan, home: Path, say) -> None:
 
 
 def _drop_demo_model(model: str) -> None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri(), registry_uri=settings.mlflow_tracking_uri())
-    try:
-        rm = client.get_registered_model(model)
-    except MlflowException:
+    registry = Registry(settings.mlflow_tracking_uri())
+    tags = registry.model_tags(model)
+    if tags is None:
         return
-    if rm.tags.get(DEMO_TAG) != "true":
+    if tags.get(DEMO_TAG) != "true":
         raise MonitoringError(
             f"registered model {model!r} in {settings.masked(settings.mlflow_tracking_uri())} was not "
             "created by the "
             "demo; refusing to delete it. Point MLFLOW_TRACKING_URI elsewhere or unset it."
         )
-    client.delete_registered_model(model)
+    registry.delete_model(model)
 
 
 def _instance():
-    import dagster as dg
-
     if not os.environ.get("DAGSTER_HOME"):
         home = settings.monitoring_home() / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
@@ -113,10 +112,6 @@ def _instance():
 
 def _wipe_dagster(instance, plan: MonitoringPlan) -> None:
     """In an external DAGSTER_HOME, remove only the demo model's runs and asset history."""
-    import dagster as dg
-
-    from monitoring_pipelines.defs import names as n
-
     for run in instance.get_runs(dg.RunsFilter(tags={n.TAG_MODEL: plan.name})):
         instance.delete_run(run.run_id)
     keys = [k for k in instance.get_asset_keys() if k.path and k.path[0] == plan.name]
@@ -128,11 +123,6 @@ class _Daemon:
     """What dagster-daemon does for one model: evaluate the schedule and sensors, launch their run requests."""
 
     def __init__(self, defs, instance, plan: MonitoringPlan, say):
-        import dagster as dg
-
-        from monitoring_pipelines.defs import names as n
-
-        self.dg, self.n = dg, n
         self.defs, self.instance, self.plan, self.say = defs, instance, plan, say
         self.sensors = [s for s in defs.sensors if s.name.startswith(f"{plan.name}__")]
         self.cursors: dict[str, str | None] = {}
@@ -148,7 +138,6 @@ class _Daemon:
         run_key=None,
         origin: str = "",
     ):
-        dg = self.dg
         if run_key and self.instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1):
             return None  # the daemon launches a run key once
         job = self.defs.resolve_job_def(job_name)
@@ -170,7 +159,6 @@ class _Daemon:
 
     def nightly(self, day: dt.date):
         """The schedule's tick at the plan's time on the day after ``day``: it requests partition ``day``."""
-        dg, n = self.dg, self.n
         schedule = self.defs.resolve_schedule_def(n.scoped(self.plan.name, n.NIGHTLY_SCHEDULE))
         tick = dt.datetime.combine(
             day + dt.timedelta(days=1), dt.time(self.plan.schedule.hour, self.plan.schedule.minute), tzinfo=dt.UTC
@@ -187,7 +175,6 @@ class _Daemon:
 
     def sensors_tick(self) -> list[tuple[str, str, object]]:
         """Evaluate every sensor once (in declaration order) and launch what it asks for."""
-        dg = self.dg
         launched = []
         for sensor in self.sensors:
             ctx = dg.build_sensor_context(
@@ -219,8 +206,6 @@ class _Daemon:
 
 def run_demo(days: int = 30, say=print) -> DemoResult:
     """Run the scenario for ``days`` days (1..30) and return the per-day table and the notifications sent."""
-    from monitoring_pipelines.demo import scenario
-
     started = time.perf_counter()
     if not 1 <= days <= scenario.DAYS:
         raise MonitoringError(f"--days must be within 1..{scenario.DAYS}, got {days}")
@@ -228,8 +213,6 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
     plan = _demo_plan(plans)
     home = settings.monitoring_home()
     _reset(plan, home, say)
-    from monitoring_pipelines.demo.alert_receiver import CHANNEL, KEY_ENV, URL_ENV, AlertReceiver
-
     receiver = AlertReceiver(home / ALERTS_FILE)
     saved_env = {k: os.environ.get(k) for k in (URL_ENV, KEY_ENV)}
     with receiver:
@@ -254,13 +237,8 @@ def run_demo(days: int = 30, say=print) -> DemoResult:
 def _run_days(
     plans: list[MonitoringPlan], plan: MonitoringPlan, home: Path, days: int, say, started: float
 ) -> DemoResult:
-    from monitoring_pipelines.definitions import build_definitions
-    from monitoring_pipelines.demo import load_adult, scenario
-
     instance = _instance()
     _wipe_dagster(instance, plan)
-    from monitoring_pipelines.store.metric_store import MetricStore
-
     store = MetricStore()
     store.migrate()
 
@@ -269,8 +247,6 @@ def _run_days(
     version = scenario.register_champion(
         plan, train, reference, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
     )
-    from monitoring_pipelines.actions.registry import Registry
-
     registry = Registry(settings.mlflow_tracking_uri())
     registry.client.set_registered_model_tag(plan.name, DEMO_TAG, "true")
     model = registry.load_model(registry.require(plan.name, "champion"))
@@ -286,8 +262,6 @@ def _run_days(
     pending = pd.DataFrame()
     actions_before = 0
     day_actions: dict[str, list[str]] = {}
-    import numpy as np
-
     for day_index, day in scenario.scenario_days(plan, days):
         served_by = registry.require(plan.name, "champion")
         if served_by.version != version:
@@ -325,10 +299,6 @@ def _run_days(
 def _promote_by_hand(daemon: _Daemon, plan: MonitoringPlan, store, registry, day: dt.date) -> list:
     """The scenario's person: register a hand-trained version, point ``challenger`` at it and launch
     promote_challenger from the UI (no sensor: the audit trail says ``user``); then the daemon's next tick."""
-    from monitoring_pipelines.actions.registry import CHALLENGER
-    from monitoring_pipelines.defs import names as n
-    from monitoring_pipelines.demo import scenario
-
     version = scenario.register_hand_trained(
         plan, store, day, settings.mlflow_tracking_uri(), settings.mlflow_artifact_root()
     )
@@ -364,9 +334,6 @@ def _failure(run) -> str:
 
 def day_table(plan: MonitoringPlan, store, days: int, day_actions: dict[str, list[str]]) -> pd.DataFrame:
     """The per-day summary, read back from the metric store (what a dashboard would show)."""
-    from monitoring_pipelines.demo import scenario
-    from monitoring_pipelines.judge.health import figure, worst_fairness_gap
-
     rows = store.rows(plan.name)
     changes = incident_changes(store, plan.name)
     out = []
@@ -406,8 +373,6 @@ _MARK = {"opened": "+", "escalated": "^", "resolved": "-"}
 
 def incident_changes(store, model: str) -> dict[dt.date, list[str]]:
     """Per day of data: the incidents opened (+), escalated (^) and resolved (-) there, e.g. ``+roc_auc:critical``."""
-    from monitoring_pipelines.incidents import tracker as incidents
-
     out: dict[dt.date, list[str]] = {}
     for inc in incidents.incidents(store, model).itertuples():
         for ev in incidents.timeline(store, inc.id).itertuples():

@@ -18,19 +18,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from monitoring_pipelines import settings
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.actions.operations import HOLDOUT_SHARE, mark_champion, training_window
+from monitoring_pipelines.actions.registry import Registry
+from monitoring_pipelines.demo.training import SKOPS_TRUSTED_TYPES, reference_metrics, train, train_mislabelled
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 SEED = 20260101
 SPLIT_SEED = 42
@@ -133,9 +134,6 @@ HAND_PROMOTION = (
 def register_hand_trained(plan: MonitoringPlan, store, day: dt.date, tracking_uri: str, artifact_root: str) -> str:
     """The scenario's hand-made version: ``training.train_mislabelled`` on the labelled rows of the plan's
     retraining window up to ``day`` (80 % to fit, the last 20 % as its reference data); no alias is moved."""
-    from monitoring_pipelines.actions.operations import HOLDOUT_SHARE, training_window
-    from monitoring_pipelines.demo.training import train_mislabelled
-
     window = training_window(plan, store, day).frame.sort_values(plan.data.predictions.timestamp)
     cut = int(len(window) * (1 - HOLDOUT_SHARE))
     model = train_mislabelled(window.iloc[:cut], plan, label=plan.data.reference.label)
@@ -168,28 +166,6 @@ def split(adult: pd.DataFrame, *, seed: int = SPLIT_SEED) -> tuple[pd.DataFrame,
     return tuple(adult.iloc[p].copy() for p in parts)  # type: ignore[return-value]
 
 
-def _artifact_dir_and_name(artifact_path: str) -> tuple[str | None, str]:
-    head, _, name = artifact_path.rpartition("/")
-    return (head or None), name
-
-
-@contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at ``uri`` for a block, then restore the previous setting.
-
-    mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI (which settings.mlflow_tracking_uri reads), so
-    leaving it set would leak this registry into the rest of the process.
-    """
-    import mlflow
-
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved)  # None unsets both the global and the environment variable
-
-
 def register_champion(
     plan: MonitoringPlan, train_df: pd.DataFrame, reference_df: pd.DataFrame, tracking_uri: str, artifact_root: str
 ) -> str:
@@ -198,12 +174,10 @@ def register_champion(
     The run (in experiment ``plan.name``, artifacts under ``artifact_root``) holds metrics on the reference
     slice, the model and, at ``plan.data.reference.artifact_path``, the reference parquet: model inputs,
     context columns, ``label``, and the champion's ``score`` / ``predicted_label``. The new version gets the
-    alias ``champion`` and the tag ``monitoring.role=initial_champion``. The registry is MLflow's default for
-    ``tracking_uri`` (the same store unless MLFLOW_REGISTRY_URI says otherwise); MLflow's global tracking URI
-    is left as it was.
+    alias ``champion`` and the tag ``monitoring.role=initial_champion``. The registry is the ``tracking_uri`` store
+    itself, as for ``actions.registry.Registry``; MLflow's global tracking and registry URIs are left as they
+    were.
     """
-    from monitoring_pipelines.demo.training import train
-
     model = train(train_df, plan, label=plan.data.reference.label)
     version = register_version(
         plan,
@@ -216,9 +190,6 @@ def register_champion(
         train_rows=len(train_df),
         tags={"monitoring.role": "initial_champion"},
     )
-    from monitoring_pipelines.actions.operations import mark_champion
-    from monitoring_pipelines.actions.registry import Registry
-
     # through the one alias mover, so the version is known to have served (rollback may return to it)
     mark_champion(Registry(tracking_uri), plan.name, version, "initial champion (demo)")
     return version
@@ -238,21 +209,9 @@ def register_version(
 ) -> str:
     """Log ``model`` (a fitted pipeline) with its reference data (``reference_df`` scored by ``model``) as a
     new version of ``plan.name``, tag it with ``tags``, and return the version. No alias is moved."""
-    import mlflow
-    import mlflow.sklearn
-    import sklearn
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-
-    from monitoring_pipelines.demo.training import SKOPS_TRUSTED_TYPES
-
     if plan.data.reference.source != "mlflow_artifact":
         raise ValueError(f"{plan.name}: registering a demo version needs data.reference.source = mlflow_artifact")
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(plan.name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(plan.name, artifact_location=artifact_root)
-
+    registry = Registry(tracking_uri)
     inputs = plan.features.model_inputs
     label = plan.data.reference.label
     score = model.predict_proba(reference_df[inputs])[:, 1]
@@ -262,43 +221,27 @@ def register_version(
     reference[plan.data.predictions.score] = score
     reference[plan.data.predictions.prediction] = (score >= 0.5).astype("int64")
     reference = reference.reset_index(drop=True)
-
-    with _tracking_uri(tracking_uri), mlflow.start_run(experiment_id=exp_id, run_name=run_name):
-        mlflow.log_params(
-            {
-                "estimator": estimator,
-                "train_rows": train_rows,
-                "reference_rows": len(reference_df),
-                "features": ",".join(inputs),
-            }
-        )
-        mlflow.log_metrics(
-            {
-                "roc_auc": roc_auc_score(y, score),
-                "accuracy": accuracy_score(y, score >= 0.5),
-                "log_loss": log_loss(y, score),
-            }
-        )
-        # Numerical inputs declared as double: the pipeline imputes them, so a null must not fail the schema.
-        example = reference_df[inputs].head(5).astype({c: "float64" for c in plan.features.numerical})
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=plan.name,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            signature=infer_signature(example, model.predict(example)),  # pyfunc predict = class labels
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        )
-        folder, name = _artifact_dir_and_name(plan.data.reference.artifact_path)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / name
-            reference.to_parquet(local, index=False)
-            mlflow.log_artifact(str(local), artifact_path=folder)
-        mlflow.set_tag("monitoring.reference_artifact", plan.data.reference.artifact_path)
-
-    version = str(info.registered_model_version)
-    for k, v in (tags or {}).items():
-        client.set_model_version_tag(plan.name, version, k, v)
+    # Numerical inputs declared as double: the pipeline imputes them, so a null must not fail the schema.
+    example = reference_df[inputs].head(5).astype({c: "float64" for c in plan.features.numerical})
+    version, _ = registry.log_version(
+        plan.name,
+        model,
+        experiment_id=registry.experiment_id(plan.name, artifact_root),
+        run_name=run_name,
+        params={
+            "estimator": estimator,
+            "train_rows": train_rows,
+            "reference_rows": len(reference_df),
+            "features": ",".join(inputs),
+        },
+        metrics=reference_metrics(y, score),
+        signature_example=(example, model.predict(example)),  # pyfunc predict = class labels
+        trusted_types=SKOPS_TRUSTED_TYPES,
+        reference=reference,
+        reference_path=plan.data.reference.artifact_path,
+        run_tags={"monitoring.reference_artifact": plan.data.reference.artifact_path},
+    )
+    registry.set_tags(plan.name, version, tags or {})
     return version
 
 
@@ -440,9 +383,6 @@ def _write_atomically(df: pd.DataFrame, target: Path) -> None:
     A serving log has a fixed schema: the broken-pipeline day must not change occupation's type, or readers
     that unify the schema of several days would trip over it.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pandas(df, preserve_index=False)
     for i, f in enumerate(table.schema):
         if pa.types.is_null(f.type):

@@ -7,16 +7,17 @@ captures the age x hours interactions the drifted traffic is made of. ``train_mi
 version of the demo's rollback episode: the same recipe fitted on labels that were joined to the wrong rows.
 Each receives a labelled window and returns a fitted scikit-learn Pipeline that reads the plan's model inputs
 from a DataFrame and ignores every other column.
+
+scikit-learn is imported inside the functions that use it: this module is the demo's adapter to it, and the
+demo runner (hence the ``monitoring-pipelines`` command) imports it without training anything.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 MISSING = "<missing>"
 RANDOM_STATE = 0
@@ -106,7 +107,16 @@ def train_boosted(window: pd.DataFrame, plan: MonitoringPlan, *, label: str = "l
 def train_mislabelled(window: pd.DataFrame, plan: MonitoringPlan, *, label: str = "label", seed: int = 7):
     """The boosted pipeline fitted on labels shuffled across rows (a join on the wrong key): it ranks no
     better than chance, though nothing about its inputs or scores looks broken."""
-    import numpy as np
-
     x, y = _labelled(window, plan, label)
     return build_boosted_pipeline(plan).fit(x, np.random.default_rng(seed).permutation(y.to_numpy()))
+
+
+def reference_metrics(labels: pd.Series, scores: np.ndarray) -> dict[str, float]:
+    """ROC AUC, accuracy (at 0.5) and log loss of a demo version on its reference slice (logged with its run)."""
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+    return {
+        "roc_auc": roc_auc_score(labels, scores),
+        "accuracy": accuracy_score(labels, scores >= 0.5),
+        "log_loss": log_loss(labels, scores),
+    }

@@ -24,6 +24,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 
+from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -110,6 +111,4 @@ def registry_for(store: MetricStore) -> CollectorRegistry:
 
 def exposition(store: MetricStore) -> str:
     """The current exposition as text (what a scrape returns)."""
-    from prometheus_client import generate_latest
-
     return generate_latest(registry_for(store)).decode()

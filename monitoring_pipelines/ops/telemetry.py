@@ -32,6 +32,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from monitoring_pipelines.errors import BlockedDayError
+
 LOGGER_NAME = "monitoring_pipelines"
 CONTEXT_FIELDS = ("model", "model_version", "day", "run_id", "family")
 
@@ -146,9 +154,6 @@ def _get_tracer():
 
 
 def _otlp_tracer():
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
     # A malformed endpoint or setting is not raised here: the exporter logs it and each export fails in the
     # background thread with an error log (tested), so the monitoring run goes on.
     return _install(BatchSpanProcessor(OTLPSpanExporter()))
@@ -156,9 +161,6 @@ def _otlp_tracer():
 
 def _install(processor):
     global _provider
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "monitoring_pipelines"})
     _provider = TracerProvider(resource=resource)
     _provider.add_span_processor(processor)
@@ -221,8 +223,6 @@ def step(
         if not tracer:
             yield Step({**attributes})
             return
-        from opentelemetry.trace import Status, StatusCode
-
         with tracer.start_as_current_span(
             f"monitoring.{family}", record_exception=False, set_status_on_exception=False
         ) as span:
@@ -231,8 +231,6 @@ def step(
             try:
                 yield handle
             except BaseException as exc:
-                from monitoring_pipelines.errors import BlockedDayError
-
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 span.set_attribute("monitoring.outcome", "blocked" if isinstance(exc, BlockedDayError) else "error")

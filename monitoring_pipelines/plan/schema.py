@@ -4,6 +4,11 @@
 field path (``thresholds.drift.share_of_drifted_features: warning 0.5 is beyond critical 0.4``).
 ``load_plans(directory)`` loads every ``*.yaml`` / ``*.yml`` file there and fails as a whole when one is
 broken, so a model is never dropped silently. See docs/plans.md for the full reference.
+
+This module knows the plan's own structure only and imports no family. What needs a family (metric names of
+thresholds, drift methods, quality check names, promotable metrics) is checked by
+``monitoring_pipelines.validation``, which passes those checks to these loaders: load plans for real through
+``validation.load_plans`` / ``validation.load_plan``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import copy
 import datetime as dt
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -19,8 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitoring_pipelines.errors import PlanError
-from monitoring_pipelines.families import catalogue  # noqa: F401 - registers every family's metric names
-from monitoring_pipelines.judge.metrics import Bounds, Family, known_metric
+from monitoring_pipelines.judge.metrics import Bounds, Family
 
 PLANS_DIR_ENV = "MONITORING_PLANS_DIR"
 BUNDLED_PLANS_DIR = Path(__file__).parents[1] / "plans"
@@ -707,11 +712,6 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
 
     for key, t in plan.thresholds.items():
         where = f"thresholds.{key}"
-        family, _, metric = key.partition(".")
-        if not known_metric(family, metric):
-            problems.append(
-                (where, f"unknown metric {key!r}; expected '<family>.<metric>' from the catalogue in docs/plans.md")
-            )
         if t.warning is None and t.critical is None and t.relative is None:
             problems.append((where, "give a warning or a critical threshold (or both), or a relative rule"))
         if t.warning is not None and t.critical is not None:
@@ -734,23 +734,10 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
                 problems.append(
                     (f"{where}[{i}]", f"{trig!r} must be '<family>.<warning|critical>', e.g. 'drift.critical'")
                 )
-    if plan.drift.columns:
-        # scipy-backed module: imported only for plans that choose per-column tests
-        from monitoring_pipelines.families.drift.stats import method_problem
-
-        for col, test in plan.drift.columns.items():
-            if col not in plan.features.model_inputs:
-                problems.append(
-                    (f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)")
-                )
-                continue
-            why = method_problem(test.method, "numerical" if col in plan.features.numerical else "categorical")
-            if why:
-                problems.append((f"drift.columns.{col}.method", why))
+    for col in plan.drift.columns:
+        if col not in plan.features.model_inputs:
+            problems.append((f"drift.columns.{col}", f"{col!r} is not a model input (features.numerical/categorical)"))
     problems += plan.alerts.problems()
-    from monitoring_pipelines.families.quality.calculator import derived_check_names
-
-    problems += plan.quality.problems(derived_check_names(plan))
     lab = plan.data.labels
     if lab is not None:
         named = [("id", lab.id), ("label", lab.label), ("labelled_at", lab.labelled_at)]
@@ -767,18 +754,6 @@ def _semantic_problems(plan: MonitoringPlan) -> list[tuple[str, str]]:
         )
     if plan.actions.retrain and plan.actions.retrain.recipe and ":" not in plan.actions.retrain.recipe:
         problems.append(("actions.retrain.recipe", "must be 'module:function'"))
-    from monitoring_pipelines.families.comparison.calculator import PROMOTABLE
-
-    if plan.actions.promote and plan.actions.promote.metric not in PROMOTABLE:
-        # promotion pools daily significance tests of comparison.<metric>_delta; only these metrics have one
-        problems.append(
-            (
-                "actions.promote.metric",
-                f"with a significance test across days, "
-                f"{plan.actions.promote.metric!r} is not compared between challenger and champion; "
-                f"use one of {sorted(PROMOTABLE)}",
-            )
-        )
     return problems
 
 
@@ -851,8 +826,13 @@ def _without(raw: dict, locs: list[tuple]) -> dict:
     return raw
 
 
-def parse_plan(raw: object, file: str) -> MonitoringPlan:
-    """Validate an already-parsed YAML document. Raises PlanError with every problem found."""
+PlanCheck = Callable[[MonitoringPlan], list[tuple[str, str]]]
+"""A check of a schema-valid plan: (field path, message) for every problem found."""
+
+
+def parse_plan(raw: object, file: str, checks: Sequence[PlanCheck] = ()) -> MonitoringPlan:
+    """Validate an already-parsed YAML document: the schema, the plan's own structure, then ``checks``
+    (``validation.FAMILY_CHECKS``: what needs a family). Raises PlanError with every problem found."""
     if not isinstance(raw, dict):
         raise PlanError([(file, "", "a plan must be a YAML mapping")])
     problems: list[tuple[str, str]] = []
@@ -867,12 +847,14 @@ def parse_plan(raw: object, file: str) -> MonitoringPlan:
             plan = MonitoringPlan.model_validate(_without(raw, [e["loc"] for e in errors]))
     if plan is not None:
         problems += _semantic_problems(plan)
+        for check in checks:
+            problems += check(plan)
     if problems:
         raise PlanError([(file, where, msg) for where, msg in problems])
     return plan
 
 
-def load_plan(path: str | Path) -> MonitoringPlan:
+def load_plan(path: str | Path, checks: Sequence[PlanCheck] = ()) -> MonitoringPlan:
     path = Path(path)
     try:
         raw = read_yaml(path.read_text(encoding="utf-8"))
@@ -886,7 +868,12 @@ def load_plan(path: str | Path) -> MonitoringPlan:
         raise PlanError([(str(path), "", f"not valid YAML: {exc.problem or exc.context}{where}")]) from None
     except yaml.YAMLError as exc:
         raise PlanError([(str(path), "", f"not valid YAML: {exc}")]) from None
-    return parse_plan(raw, str(path))
+    return parse_plan(raw, str(path), checks)
+
+
+def already_monitored(model: str, first_file: str | Path) -> str:
+    """The message for a second plan of one model: both would build the same Dagster assets."""
+    return f"model {model!r} is already monitored by {first_file}"
 
 
 def plans_dir() -> Path:
@@ -898,7 +885,7 @@ def plan_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
-def load_plans(directory: str | Path | None = None) -> list[MonitoringPlan]:
+def load_plans(directory: str | Path | None = None, checks: Sequence[PlanCheck] = ()) -> list[MonitoringPlan]:
     """Load every plan in ``directory``; all problems of all files are reported together."""
     directory = Path(directory) if directory is not None else plans_dir()
     files = plan_files(directory)
@@ -907,12 +894,12 @@ def load_plans(directory: str | Path | None = None) -> list[MonitoringPlan]:
     plans, problems, names = [], [], {}
     for f in files:
         try:
-            plan = load_plan(f)
+            plan = load_plan(f, checks)
         except PlanError as exc:
             problems += exc.problems
             continue
         if plan.name in names:
-            problems.append((str(f), "model.name", f"model {plan.name!r} is already monitored by {names[plan.name]}"))
+            problems.append((str(f), "model.name", already_monitored(plan.name, names[plan.name])))
             continue
         names[plan.name] = str(f)
         plans.append(plan)
