@@ -17,7 +17,7 @@ from monitoring_pipelines.incidents.tracker import IncidentChange, IncidentError
 from monitoring_pipelines.judge.health import judge, read_history
 from monitoring_pipelines.judge.metrics import Family, MetricValue
 from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, parse_plan, read_yaml
-from monitoring_pipelines.store.metric_store import SQL_DIR, MetricStore, _split_statements
+from monitoring_pipelines.store.metric_store import MetricStore
 
 M = "adult_income"
 D = [None] + [dt.date(2026, 1, i) for i in range(1, 31)]  # D[1] = 2026-01-01
@@ -379,15 +379,16 @@ def test_delete_model_removes_incidents_and_their_timeline(store, plan):
 # -- schema -----------------------------------------------------------------------------------------------------
 
 
-def test_incident_schema_is_safe_to_apply_twice(store):
-    assert store.migrate() == []
-    statements = _split_statements((SQL_DIR / "002_incidents.sql").read_text())
-    with store.engine.begin() as conn:  # the file itself, again, on a database that has its tables
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+def test_incident_schema_is_safe_to_apply_twice(store, plan):
+    auc(store, plan, 1, 0.7)
+    [opened] = evaluate(store, plan, 1)
+    assert store.migrate() == []  # on a database that has the tables (and an incident), nothing is redone
+    again = MetricStore(store.url.render_as_string(hide_password=False))  # as another process would
+    assert again.migrate() == []
+    again.dispose()
     with store.engine.connect() as conn:
-        versions = [v for (v,) in conn.execute(text("SELECT version FROM schema_migrations ORDER BY version"))]
-    assert "002" in versions
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() >= "002"
+    assert incidents.incidents(store, M)["id"].tolist() == [opened.incident_id]
 
 
 def test_the_database_refuses_a_second_open_incident_of_a_metric(store, plan):

@@ -207,13 +207,8 @@ def test_migration_of_the_outbox_is_safe_twice(store):
     assert store.migrate() == []
     again = MetricStore(store.url.render_as_string(hide_password=False))
     assert again.migrate() == []
-    from monitoring_pipelines.store.metric_store import SQL_DIR, _split_statements
-
-    with store.engine.begin() as conn:  # the file itself, again, on a database that has its tables
-        for statement in _split_statements((SQL_DIR / "003_notifications.sql").read_text()):
-            conn.exec_driver_sql(statement)
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT COUNT(*) FROM schema_migrations WHERE version = '003'")).scalar_one() == 1
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() >= "003"
         assert conn.execute(text("SELECT COUNT(*) FROM notification_outbox")).scalar_one() == 0
     again.dispose()
 

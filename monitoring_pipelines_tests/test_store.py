@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import shutil
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from monitoring_pipelines.errors import StoreError
 from monitoring_pipelines.judge.metrics import Family
 from monitoring_pipelines.store import metric_store as store_module
+from monitoring_pipelines.store import schema, tables
 from monitoring_pipelines.store.metric_store import MetricRow, MetricStore
+
+SCRIPT_LOCATION = schema.SCRIPT_LOCATION
 
 D1, D2 = date(2026, 11, 20), date(2026, 11, 21)
 T0 = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=UTC)
@@ -71,22 +79,58 @@ def scalar(s: MetricStore, sql: str, **params):
 
 # -- migrations ------------------------------------------------------------------------------------------------
 
+LEGACY_SQL = Path(__file__).resolve().parent / "legacy_sql"  # the schema files of the migrator before alembic
+LEGACY_VERSIONS = ["001", "002", "003", "004", "005"]
+ALL_VERSIONS = schema.revision_ids()
 
-ALL_VERSIONS = sorted(p.name[:3] for p in (Path(__file__).resolve().parents[1] / "sql").glob("*.sql"))
+
+def head(s: MetricStore) -> str:
+    return scalar(s, "SELECT version_num FROM alembic_version")
+
+
+def schema_differences(s: MetricStore) -> list:
+    """What alembic's autogenerate finds between the database and store/tables.py. PostgreSQL reflects types and
+    defaults faithfully; SQLite only reports type affinities, so there only tables, columns, nullability,
+    keys and indexes are compared."""
+    with s.engine.connect() as conn:
+        exact = conn.dialect.name == "postgresql"
+        context = MigrationContext.configure(conn, opts={"compare_type": exact, "compare_server_default": exact})
+        return compare_metadata(context, tables.metadata)
+
+
+def test_the_revisions_continue_the_old_sql_files():
+    assert ALL_VERSIONS[: len(LEGACY_VERSIONS)] == LEGACY_VERSIONS
+    assert sorted(p.name[:3] for p in LEGACY_SQL.glob("*.sql")) == LEGACY_VERSIONS
 
 
 def test_migrate_twice_applies_once(store_url):
     first = MetricStore(store_url)
-    assert ALL_VERSIONS[0] == "001" and first.migrate() == ALL_VERSIONS
+    assert first.migrate() == ALL_VERSIONS
     assert first.migrate() == []
-    second = MetricStore(store_url)  # a new process sees the recorded version too
+    second = MetricStore(store_url)  # a new process sees the recorded revision too
     assert second.migrate() == []
-    assert scalar(first, "SELECT COUNT(*) FROM schema_migrations") == len(ALL_VERSIONS)
+    assert head(first) == ALL_VERSIONS[-1]
+    assert scalar(first, "SELECT COUNT(*) FROM alembic_version") == 1
     assert scalar(first, "SELECT COUNT(*) FROM metric_values") == 0
     first.dispose(), second.dispose()
 
 
-def test_concurrent_migrations_apply_each_file_once(store_url):
+def test_the_migrated_schema_is_the_one_of_tables_py(store):
+    assert schema_differences(store) == []
+    with store.engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == set(tables.metadata.tables) | {"alembic_version"}
+
+
+def test_every_view_file_creates_the_view_it_is_named_after(store):
+    files = sorted(schema.VIEWS_DIR.glob("*.sql"))
+    assert len(files) == 7
+    with store.engine.connect() as conn:
+        assert set(inspect(conn).get_view_names()) == {f.stem.split("_", 1)[1] for f in files}
+    store.replace_rows("churn", D1, ["drift"], day_set(n=2))
+    assert store.query("reading a view", "SELECT COUNT(*) FROM latest_metric_values") == [(2,)]
+
+
+def test_concurrent_migrations_apply_each_revision_once(store_url):
     stores = [MetricStore(store_url) for _ in range(3)]
     barrier, results, errors = threading.Barrier(len(stores)), [], []
 
@@ -103,44 +147,126 @@ def test_concurrent_migrations_apply_each_file_once(store_url):
     for t in threads:
         t.join(60)
     assert errors == []
-    # each file is applied by exactly one of the racing stores (which one may differ per file)
+    # each revision is applied by exactly one of the racing stores
     assert sorted(v for applied in results for v in applied) == ALL_VERSIONS
-    assert scalar(stores[0], "SELECT COUNT(*) FROM schema_migrations") == len(ALL_VERSIONS)
+    assert scalar(stores[0], "SELECT COUNT(*) FROM alembic_version") == 1
+    assert head(stores[0]) == ALL_VERSIONS[-1]
     for s in stores:
         s.dispose()
 
 
-def test_failing_migration_file_leaves_nothing_behind(store_url, tmp_path, monkeypatch):
-    sql_dir = tmp_path / "sql"
-    sql_dir.mkdir()
-    (sql_dir / "001_metric_store.sql").write_text((store_module.SQL_DIR / "001_metric_store.sql").read_text())
-    (sql_dir / "002_broken.sql").write_text("CREATE TABLE half_done (a TEXT);\nCREATE TABLE metric_values (b TEXT);\n")
-    monkeypatch.setattr(store_module, "SQL_DIR", sql_dir)
+BROKEN_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("half_done", sa.Column("a", sa.Text()))
+{extra}
+"""
+
+
+def scripts_with_revision(tmp_path: Path, *, broken: bool) -> Path:
+    """A copy of the migrations with one more revision, which fails when ``broken`` (it creates a table, then one
+    that exists)."""
+    location = tmp_path / "migrations"
+    if not location.exists():
+        shutil.copytree(schema.SCRIPT_LOCATION, location, ignore=shutil.ignore_patterns("__pycache__"))
+    extra = '    op.create_table("metric_values", sa.Column("b", sa.Text()))' if broken else ""
+    rev = f"{int(ALL_VERSIONS[-1]) + 1:03d}"
+    (location / "versions" / f"{rev}_extra.py").write_text(
+        BROKEN_REVISION.format(rev=rev, down=ALL_VERSIONS[-1], extra=extra)
+    )
+    return location
+
+
+def test_a_failing_revision_leaves_the_database_as_it_was(store_url, tmp_path, monkeypatch):
     s = MetricStore(store_url)
-    with pytest.raises(StoreError, match="applying 002_broken.sql"):
+    monkeypatch.setattr(schema, "SCRIPT_LOCATION", scripts_with_revision(tmp_path, broken=True))
+    with pytest.raises(StoreError, match="migrating the schema") as info:
         s.migrate()
-    # 001 stays applied (its own transaction); 002's first statement was rolled back with the second.
-    assert scalar(s, "SELECT COUNT(*) FROM schema_migrations") == 1
-    assert s.rows("churn").empty
+    assert "metric_values" in str(info.value)  # the database's own message names the cause
+    # every revision of one call shares its transaction: on a new database, nothing at all is left
+    with s.engine.connect() as conn:
+        assert inspect(conn).get_table_names() == []
+
+    monkeypatch.setattr(schema, "SCRIPT_LOCATION", SCRIPT_LOCATION)
+    assert s.migrate() == ALL_VERSIONS
+    monkeypatch.setattr(schema, "SCRIPT_LOCATION", scripts_with_revision(tmp_path, broken=True))
+    with pytest.raises(StoreError, match="migrating the schema"):
+        s.migrate()
+    assert head(s) == ALL_VERSIONS[-1] and s.rows("churn").empty
     with pytest.raises(DBAPIError, match="half_done"):
         scalar(s, "SELECT COUNT(*) FROM half_done")
-    (sql_dir / "002_broken.sql").write_text("CREATE TABLE half_done (a TEXT);\n")
-    assert s.migrate() == ["002"]
+    monkeypatch.setattr(schema, "SCRIPT_LOCATION", scripts_with_revision(tmp_path, broken=False))
+    assert s.migrate() == [f"{int(ALL_VERSIONS[-1]) + 1:03d}"]
     s.dispose()
 
 
 def test_missing_sql_dir_says_install_from_source(store_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "SQL_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(schema, "VIEWS_DIR", tmp_path / "nowhere")
     with pytest.raises(StoreError, match="installed from source"):
         MetricStore(store_url).migrate()
 
 
-def test_split_statements_ignores_semicolons_in_comments_and_strings():
-    script = "-- a; comment\nCREATE TABLE t (a TEXT DEFAULT 'x;''y'); /* b; */ INSERT INTO t VALUES (';');\n"
-    assert store_module._split_statements(script) == [
-        "CREATE TABLE t (a TEXT DEFAULT 'x;''y')",
-        "INSERT INTO t VALUES (';')",
-    ]
+def legacy_store(url: str, versions: list[str]) -> None:
+    """A store as the migrator before alembic left it: the sql files of ``versions`` applied, each recorded in
+    ``schema_migrations``."""
+    files = {p.name[:3]: p for p in LEGACY_SQL.glob("*.sql")}
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for version in versions:
+            script = files[version].read_text()
+            if conn.dialect.name == "sqlite":
+                conn.connection.driver_connection.executescript(script)  # the driver runs the whole script
+            else:
+                conn.exec_driver_sql(script)  # psycopg2 sends the whole script in one call
+            conn.execute(
+                sa.text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :at)"),
+                {"v": version, "at": T0.isoformat()},
+            )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("applied", [LEGACY_VERSIONS, LEGACY_VERSIONS[:3]], ids=["all", "up-to-003"])
+def test_a_store_made_by_the_old_migrator_is_upgraded_in_place(store_url, applied):
+    legacy_store(store_url, applied)
+    with sa.create_engine(store_url).begin() as conn:  # a row written by the old code
+        conn.execute(
+            sa.text(
+                "INSERT INTO metric_values (model, partition_date, family, metric, segment, value, status, run_id, "
+                "computed_at) VALUES ('churn', '2026-11-20', 'drift', 'feature_drift_score', 'f0', 0.5, 'ok', "
+                "'old-run', '2026-11-21T02:00:00.123456+00:00')"
+            )
+        )
+    s = MetricStore(store_url)
+    assert s.migrate() == ALL_VERSIONS[len(applied) :]  # the old versions are stamped, not run again
+    assert head(s) == ALL_VERSIONS[-1] and s.migrate() == []
+    old = s.rows("churn")
+    assert old[["segment", "value", "run_id"]].values.tolist() == [["f0", 0.5, "old-run"]]
+    assert old["computed_at"].iloc[0] == pd.Timestamp(T0)
+    if s.url.get_backend_name() == "postgresql":  # SQLite reflects the old DDL's quirks (nullable TEXT keys)
+        [left] = schema_differences(s)  # the old migrator's own table, nothing else
+        assert left[0] == "remove_table" and left[1].name == "schema_migrations"
+    s.replace_rows("churn", D1, ["drift"], day_set(n=2))
+    assert s.rows("churn")["segment"].tolist() == ["f0", "f1"]
+    assert scalar(s, "SELECT COUNT(*) FROM schema_migrations") == len(applied)  # left for older releases
+    s.dispose()
+
+
+def test_an_unknown_old_migration_history_is_refused(store_url):
+    legacy_store(store_url, ["001"])
+    with sa.create_engine(store_url).begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO schema_migrations (version, applied_at) VALUES ('003', :at)"), {"at": T0.isoformat()}
+        )
+    with pytest.raises(StoreError, match=r"records versions \['001', '003'\]"):
+        MetricStore(store_url).migrate()
 
 
 # -- metric values ---------------------------------------------------------------------------------------------
@@ -239,6 +365,32 @@ def test_concurrent_replacements_of_one_day_never_mix_or_fail(store_url):
     assert len(df) == 4 and df["run_id"].nunique() == 1
     for s in stores:
         s.dispose()
+
+
+def test_blocked_days_are_the_days_whose_blocking_quality_checks_failed(store):
+    def quality(day, failed):
+        return mrow("blocking_failed_checks", value=failed, day=day, family="quality", direction=None)
+
+    days = [D1 + timedelta(days=i) for i in range(5)]
+    for day, failed in zip(days, [0, 2, None, 1, float("nan")]):
+        store.replace_rows("churn", day, ["quality"], [quality(day, failed)])
+    store.replace_rows("churn", days[2], ["drift"], [mrow("blocking_failed_checks", value=3, day=days[2])])
+    store.replace_rows("fraud", days[0], ["quality"], [dataclasses.replace(quality(days[0], 5), model="fraud")])
+    assert store.blocked_days("churn") == {days[1], days[3]}
+    assert store.blocked_days("churn", start=days[2]) == {days[3]}
+    assert store.blocked_days("churn", end=days[2]) == {days[1]}
+    assert store.blocked_days("churn", start=days[2], end=days[2]) == set()
+    assert store.blocked_days("fraud") == {days[0]}
+
+
+def test_the_blocking_metric_is_the_quality_familys():
+    from monitoring_pipelines.families.quality.names import FAMILY, Metric
+    from monitoring_pipelines.store import metric_values
+
+    assert (metric_values.BLOCKING_FAMILY, metric_values.BLOCKING_METRIC) == (
+        FAMILY.value,
+        Metric.BLOCKING_FAILED_CHECKS.value,
+    )
 
 
 def test_null_and_nan_round_trip_as_null(store):

@@ -71,10 +71,7 @@ def training_window(plan: MonitoringPlan, store: MetricStore, end: dt.date) -> T
     lab = plan.data.labels
     if lab is None:
         raise ActionRefused(f"model {plan.name}: retraining needs labels, and the plan has no data.labels")
-    quality = store.rows(
-        plan.name, family="quality", metric="blocking_failed_checks", start=end - dt.timedelta(days=window - 1), end=end
-    )
-    blocked = {r.partition_date for r in quality.itertuples() if r.value and r.value > 0}
+    blocked = store.blocked_days(plan.name, start=end - dt.timedelta(days=window - 1), end=end)
     frames, days, skipped = [], [], {}
     for i in range(window - 1, -1, -1):
         day = end - dt.timedelta(days=i)

@@ -11,21 +11,17 @@ and never drops them. Delivery problems are in the returned report (and logged),
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable
 
 from monitoring_pipelines.incidents import tracker as incidents
-from monitoring_pipelines.incidents.tracker import (  # the tracker's own readers of stored values
-    IncidentChange,
-    _date,
-    _ts,
-)
+from monitoring_pipelines.incidents.tracker import IncidentChange
 from monitoring_pipelines.notify import Alert, DeliveryReport, dagster_run_url, notify, playbook_for
-from monitoring_pipelines.notify.outbox import iso
 from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.store import incidents as repo
+from monitoring_pipelines.store.incidents import SENT_KINDS
 from monitoring_pipelines.store.metric_store import MetricStore
 
-SENT_KINDS = ("opened", "escalated", "resolved")
+__all__ = ["SENT_KINDS"]  # re-exported: the incident changes that are sent
 CATCH_UP_DAYS = 7
 
 
@@ -74,55 +70,31 @@ def unsent_changes(
     learns about the incidents open now, not about old history)."""
     if not plan.alerts.channels:
         return []
-    since = iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=since_days))  # the store's timestamp text
-    records = store.query(
-        f"finding unsent incident changes of {plan.name}",
-        "SELECT e.incident_id, e.kind, e.day, e.severity, e.value, e.threshold, e.segments, e.at, "
-        "i.family, i.metric, i.model_version, i.direction, i.opened_at, i.state "
-        "FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
-        "WHERE e.model = :m AND e.kind IN ('opened', 'escalated', 'resolved') "
-        "AND (i.state <> 'resolved' OR i.resolved_at >= :since) "
-        "AND NOT EXISTS (SELECT 1 FROM notification_outbox o WHERE o.incident_id = e.incident_id AND o.state = e.kind) "
-        "ORDER BY e.at",
-        {"m": plan.name, "since": since},
-    )
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=since_days)
+    with store.read(f"finding unsent incident changes of {plan.name}") as conn:
+        records = repo.unsent_events(conn, plan.name, resolved_since=since)
     out = []
-    for (
-        incident_id,
-        kind,
-        day,
-        severity,
-        value,
-        threshold,
-        segments,
-        at,
-        family,
-        metric,
-        version,
-        direction,
-        opened_at,
-        _state,
-    ) in records:
-        segs = tuple(json.loads(segments)) if isinstance(segments, str) else tuple(segments or ())
+    for r in records:
+        segs = tuple(r.segments)
         out.append(
             IncidentChange(
-                kind=kind,
-                incident_id=incident_id,
+                kind=r.kind,
+                incident_id=r.incident_id,
                 model=plan.name,
-                model_version=version,
-                family=family,
-                metric=metric,
+                model_version=r.model_version,
+                family=r.family,
+                metric=r.metric,
                 segments=segs,
                 segment=segs[0] if segs else "",
-                day=_date(day),
-                severity="ok" if kind == "resolved" else severity,
+                day=r.day,
+                severity="ok" if r.kind == "resolved" else r.severity,
                 previous_severity=None,
-                value=value,
-                threshold=threshold,
-                direction=direction,
+                value=r.value,
+                threshold=r.threshold,
+                direction=r.direction,
                 context={"note": "sent late: an earlier run stopped before its notification was queued"},
-                opened_at=_ts(opened_at),
-                at=_ts(at),
+                opened_at=r.opened_at,
+                at=r.at,
             )
         )
     return out

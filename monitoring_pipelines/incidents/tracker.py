@@ -27,7 +27,6 @@ BEGIN IMMEDIATE), like the metric store's own writes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -35,58 +34,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from monitoring_pipelines.errors import MonitoringError
+from monitoring_pipelines.families.drift.incident import top_drifted_features
+from monitoring_pipelines.families.fairness.incident import worst_group
 from monitoring_pipelines.judge import health
-from monitoring_pipelines.judge.metrics import Status
+from monitoring_pipelines.judge.metrics import Family, Status
 from monitoring_pipelines.plan.schema import MonitoringPlan
-from monitoring_pipelines.store.metric_store import MetricStore, _iso_ts, _lock_key
+from monitoring_pipelines.store import incidents as repo
+from monitoring_pipelines.store import metric_values
+from monitoring_pipelines.store.incidents import EVENT_COLUMNS, INCIDENT_COLUMNS
+from monitoring_pipelines.store.metric_store import MetricStore, lock_key
+from monitoring_pipelines.store.metric_values import number
+from monitoring_pipelines.store.tables import INCIDENT_STATES
 
 KINDS = ("opened", "escalated", "resolved", "acknowledged")
-STATES = ("open", "acknowledged", "resolved")
-INCIDENT_COLUMNS = (
-    "id",
-    "model",
-    "family",
-    "metric",
-    "state",
-    "severity",
-    "model_version",
-    "segments",
-    "first_day",
-    "last_breach_day",
-    "closed_day",
-    "value",
-    "threshold",
-    "direction",
-    "opened_at",
-    "escalated_at",
-    "acknowledged_at",
-    "acknowledged_by",
-    "resolved_at",
-    "resolved_by",
-    "resolution",
-    "updated_at",
-)
-EVENT_COLUMNS = (
-    "id",
-    "incident_id",
-    "seq",
-    "model",
-    "kind",
-    "day",
-    "severity",
-    "value",
-    "threshold",
-    "segments",
-    "actor",
-    "note",
-    "run_id",
-    "at",
-)
-_DATES = ("first_day", "last_breach_day", "closed_day", "day")
-_TIMES = ("opened_at", "escalated_at", "acknowledged_at", "resolved_at", "updated_at", "at")
+STATES = INCIDENT_STATES
+__all__ = ["EVENT_COLUMNS", "INCIDENT_COLUMNS"]  # re-exported: the columns of the tables
 _BREACH = (Status.WARNING, Status.CRITICAL)
 AUTO = "auto"
 
@@ -197,7 +162,7 @@ def update(
         assessments = health.assess_rows(plan, day, rows, health.read_history(store, plan, day))
     findings = _findings(plan, rows)
     changes: list[IncidentChange] = []
-    with store._write(f"updating incidents of {m} on {day}", lock_key=_lock_key("incidents", m)) as conn:
+    with store.write(f"updating incidents of {m} on {day}", lock_key=lock_key("incidents", m)) as conn:
         for f in findings:
             changes += _evaluate(conn, plan, day, f, rows, assessments, run_id, now)
     return changes
@@ -290,27 +255,23 @@ def _open(conn, plan, day, f: _DayFinding, run_id, now, *, resolved: bool = Fals
     w = f.worst
     state = "resolved" if resolved else "open"
     inc = _Incident(uuid.uuid4().hex, state, f.status, set(f.breached), day, day, None, now, _version(w))
-    conn.execute(
-        text(
-            "INSERT INTO incidents (id, model, family, metric, state, severity, model_version, segments, first_day, "
-            "last_breach_day, value, threshold, direction, opened_at, updated_at) VALUES (:id, :model, :family, :metric, "
-            ":state, :severity, :version, :segments, :day, :day, :value, :threshold, :direction, :now, :now)"
-        ),
-        {
-            "id": inc.id,
-            "model": plan.name,
-            "state": state,
-            "family": f.family,
-            "metric": f.metric,
-            "severity": f.status.value,
-            "version": inc.model_version,
-            "segments": _json(inc.segments),
-            "day": day.isoformat(),
-            "value": _num(w.value),
-            "threshold": _limit(w),
-            "direction": _dir(w),
-            "now": _iso_ts(now),
-        },
+    repo.insert_incident(
+        conn,
+        id=inc.id,
+        model=plan.name,
+        family=f.family,
+        metric=f.metric,
+        state=state,
+        severity=f.status.value,
+        model_version=inc.model_version,
+        segments=inc.segments,
+        first_day=day,
+        last_breach_day=day,
+        value=number(w.value),
+        threshold=_limit(w),
+        direction=_dir(w),
+        opened_at=now,
+        updated_at=now,
     )
     _event(
         conn,
@@ -319,7 +280,7 @@ def _open(conn, plan, day, f: _DayFinding, run_id, now, *, resolved: bool = Fals
         "opened",
         day=day,
         severity=f.status.value,
-        value=_num(w.value),
+        value=number(w.value),
         threshold=_limit(w),
         segments=f.breached,
         actor=AUTO,
@@ -331,14 +292,7 @@ def _open(conn, plan, day, f: _DayFinding, run_id, now, *, resolved: bool = Fals
 
 def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, run_id, now) -> list[IncidentChange]:
     w = f.worst
-    seen = conn.execute(
-        text(
-            "SELECT COUNT(*) FROM incident_events WHERE incident_id = :id AND day = :day "
-            "AND kind IN ('opened', 'attached')"
-        ),
-        {"id": inc.id, "day": day.isoformat()},
-    ).scalar_one()
-    if not seen:
+    if not repo.day_attached(conn, inc.id, day):
         note = None if inc.open else "breach on a day of a resolved incident: recorded, not reopened"
         _event(
             conn,
@@ -347,7 +301,7 @@ def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, 
             "attached",
             day=day,
             severity=f.status.value,
-            value=_num(w.value),
+            value=number(w.value),
             threshold=_limit(w),
             segments=f.breached,
             actor=AUTO,
@@ -360,23 +314,19 @@ def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, 
     newest = day >= inc.last_breach_day
     inc.first_day, inc.last_breach_day = min(inc.first_day, day), max(inc.last_breach_day, day)
     escalate = inc.open and f.status.rank > inc.severity.rank
-    params = {
-        "id": inc.id,
-        "segments": _json(inc.segments),
-        "first": inc.first_day.isoformat(),
-        "last": inc.last_breach_day.isoformat(),
-        "now": _iso_ts(now),
+    values: dict[str, Any] = {
+        "segments": inc.segments,
+        "first_day": inc.first_day,
+        "last_breach_day": inc.last_breach_day,
+        "updated_at": now,
     }
-    sets = "segments = :segments, first_day = :first, last_breach_day = :last, updated_at = :now"
     if newest:  # the incident shows its latest breached day's figure
         inc.model_version = _version(w) or inc.model_version
-        sets += ", value = :value, threshold = :threshold, direction = :direction, model_version = :version"
-        params.update(value=_num(w.value), threshold=_limit(w), direction=_dir(w), version=inc.model_version)
+        values.update(value=number(w.value), threshold=_limit(w), direction=_dir(w), model_version=inc.model_version)
     if escalate:
         inc.severity, inc.state = f.status, "open"
-        sets += ", severity = :severity, state = 'open', escalated_at = :now"
-        params["severity"] = f.status.value
-    conn.execute(text(f"UPDATE incidents SET {sets} WHERE id = :id"), params)
+        values.update(severity=f.status.value, state="open", escalated_at=now)
+    repo.update_incident(conn, inc.id, **values)
     if not escalate:
         return []
     _event(
@@ -386,7 +336,7 @@ def _attach(conn, plan, inc: _Incident, day, f: _DayFinding, rows, assessments, 
         "escalated",
         day=day,
         severity=f.status.value,
-        value=_num(w.value),
+        value=number(w.value),
         threshold=_limit(w),
         segments=f.breached,
         actor=AUTO,
@@ -401,15 +351,18 @@ def _resolve_auto(conn, plan, inc: _Incident, day, f: _DayFinding, closure, run_
     """Resolve ``inc`` on the closed day of ``closure`` (``_closure``)."""
     closed, last, ok = closure
     w = f.worst
-    level = _num(w.warning_threshold) if not pd.isna(w.warning_threshold) else _num(w.critical_threshold)
-    value = _num(w.value) if day == closed else None
+    level = number(w.warning_threshold) if not pd.isna(w.warning_threshold) else number(w.critical_threshold)
+    value = number(w.value) if day == closed else None
     note = f"ok on {len(ok)} day(s) after the last breach ({last}): {', '.join(d.isoformat() for d in ok)}"
-    conn.execute(
-        text(
-            "UPDATE incidents SET state = 'resolved', closed_day = :closed, resolved_at = :now, "
-            "resolved_by = :by, resolution = 'auto', updated_at = :now WHERE id = :id"
-        ),
-        {"closed": closed.isoformat(), "now": _iso_ts(now), "by": AUTO, "id": inc.id},
+    repo.update_incident(
+        conn,
+        inc.id,
+        state="resolved",
+        closed_day=closed,
+        resolved_at=now,
+        resolved_by=AUTO,
+        resolution="auto",
+        updated_at=now,
     )
     _event(
         conn,
@@ -470,7 +423,7 @@ def _change(
         day,
         f.status.value,
         previous,
-        _num(w.value),
+        number(w.value),
         _limit(w),
         _dir(w),
         _context(f, rows, assessments),
@@ -502,58 +455,13 @@ def _context(f: _DayFinding, rows: pd.DataFrame, assessments) -> dict[str, Any]:
             ctx["rules"] = list(a.rules)
         if a.note:
             ctx["note"] = a.note
-    if f.family == "drift":
-        ctx["top_drifted_features"] = _top_drifted(rows)
-    if f.family == "fairness":
-        worst = _worst_group(rows, f)
+    if f.family == Family.DRIFT.value:
+        ctx["top_drifted_features"] = top_drifted_features(rows)
+    if f.family == Family.FAIRNESS.value:
+        worst = worst_group(rows, f.metric, f.worst.segment, f.worst.value)
         if worst is not None:
             ctx["worst_group"] = worst
     return ctx
-
-
-def _top_drifted(rows: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
-    """Drifted features of the day first, then by drift score (the default tests are distances: higher is worse)."""
-    drift = rows[rows["family"] == "drift"]
-    flags = drift[drift["metric"] == "feature_drifted"].set_index("segment")["value"]
-    scores = drift[drift["metric"] == "feature_drift_score"].set_index("segment")["value"]
-    items = [
-        {"feature": s, "score": _num(scores.get(s)), "drifted": bool(flags.get(s, 0) == 1)}
-        for s in sorted(set(flags.index) | set(scores.index))
-    ]
-    items.sort(key=lambda i: (not i["drifted"], -(i["score"] if i["score"] is not None else -math.inf)))
-    return items[:n]
-
-
-# rate behind each fairness gap, and whether a low rate is the worse one
-_GAP_RATE = {
-    "demographic_parity_difference": ("selection_rate", True),
-    "demographic_parity_ratio": ("selection_rate", True),
-    "equal_opportunity_difference": ("true_positive_rate", True),
-    "equalized_odds_difference": ("true_positive_rate", True),
-}
-
-
-def _worst_group(rows: pd.DataFrame, f: _DayFinding) -> dict[str, Any] | None:
-    """The group served worst behind the worst breached segment: for a per-group metric the segment itself; for
-    a gap over an attribute (``sex``, ``sex&race``), the group of that attribute with the lowest underlying rate."""
-    seg = f.worst.segment
-    if "=" in seg:
-        return {"group": seg, "metric": f.metric, "value": _num(f.worst.value)}
-    rate, low_is_worse = _GAP_RATE.get(f.metric, (None, True))
-    if rate is None:
-        return None
-    attrs = seg.split("&")
-    groups = rows[
-        (rows["family"] == "fairness")
-        & (rows["metric"] == rate)
-        & rows["value"].notna()
-        & (rows["status"] != Status.UNKNOWN.value)
-    ]
-    groups = groups[groups["segment"].map(lambda g: [p.partition("=")[0] for p in g.split("&")] == attrs)]
-    if groups.empty:
-        return None
-    pick = groups.loc[groups["value"].idxmin() if low_is_worse else groups["value"].idxmax()]
-    return {"group": pick["segment"], "metric": rate, "value": float(pick["value"])}
 
 
 # -- people ----------------------------------------------------------------------------------------------------
@@ -583,7 +491,7 @@ def _by_person(
         raise ValueError(f"incident {incident_id}: actor is required (say who {verb} it)")
     now = _utc(now)
     row = _one(store, incident_id)
-    with store._write(f"{kind} incident {incident_id}", lock_key=_lock_key("incidents", row["model"])) as conn:
+    with store.write(f"{kind} incident {incident_id}", lock_key=lock_key("incidents", row["model"])) as conn:
         row = _one(store, incident_id, conn)  # re-read under the lock
         where = f"incident {incident_id} of model {row['model']} ({row['family']}.{row['metric']})"
         if row["state"] == "resolved":
@@ -592,22 +500,10 @@ def _by_person(
                 f"nothing to {'acknowledge' if kind == 'acknowledged' else 'resolve'}"
             )
         if kind == "acknowledged":
-            conn.execute(
-                text(
-                    "UPDATE incidents SET state = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, "
-                    ":now), acknowledged_by = COALESCE(acknowledged_by, :by), updated_at = :now WHERE id = :id"
-                ),
-                {"now": _iso_ts(now), "by": actor, "id": incident_id},
-            )
+            repo.acknowledge(conn, incident_id, actor=actor, now=now)
             severity, day = row["severity"], row["last_breach_day"]
         else:
-            conn.execute(
-                text(
-                    "UPDATE incidents SET state = 'resolved', closed_day = last_breach_day, resolved_at = :now, "
-                    "resolved_by = :by, resolution = 'manual', updated_at = :now WHERE id = :id"
-                ),
-                {"now": _iso_ts(now), "by": actor, "id": incident_id},
-            )
+            repo.resolve_manually(conn, incident_id, actor=actor, now=now)
             severity, day = "ok", row["last_breach_day"]
         _event(
             conn,
@@ -639,8 +535,8 @@ def _by_person(
         day,
         severity,
         row["severity"],
-        _num(row["value"]),
-        _num(row["threshold"]),
+        number(row["value"]),
+        number(row["threshold"]),
         row["direction"],
         ctx,
         row["opened_at"].to_pydatetime(),
@@ -656,8 +552,8 @@ def record_notified(
     change, the outcome). For the notification layer."""
     at = _utc(at)
     row = _one(store, incident_id)
-    with store._write(
-        f"recording a notification of incident {incident_id}", lock_key=_lock_key("incidents", row["model"])
+    with store.write(
+        f"recording a notification of incident {incident_id}", lock_key=lock_key("incidents", row["model"])
     ) as conn:
         _event(
             conn,
@@ -682,27 +578,18 @@ def record_notified(
 def incidents(store: MetricStore, model: str, *, states: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The incidents of ``model`` (``states``: e.g. ``("open", "acknowledged")``), oldest first; ``segments`` is a
     list, days are ``datetime.date``, times tz-aware UTC."""
-    params: dict[str, Any] = {"model": model}
-    clause = ""
     if states:
         bad = [s for s in states if s not in STATES]
         if bad:
             raise ValueError(f"incidents of {model}: unknown state(s) {bad}; expected some of {STATES}")
-        clause = " AND state IN (" + ", ".join(f":s{i}" for i in range(len(states))) + ")"
-        params.update({f"s{i}": s for i, s in enumerate(states)})
-    sql = (
-        f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE model = :model{clause} "
-        "ORDER BY first_day, family, metric, opened_at"
-    )
-    return _frame(store._read(f"reading incidents of {model}", sql, params), INCIDENT_COLUMNS)
+    with store.read(f"reading incidents of {model}") as conn:
+        return repo.select_incidents(conn, model, states=states)
 
 
 def timeline(store: MetricStore, incident_id: str) -> pd.DataFrame:
     """The events of ``incident_id`` in order (``seq``)."""
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM incident_events WHERE incident_id = :id ORDER BY seq"
-    return _frame(
-        store._read(f"reading the timeline of incident {incident_id}", sql, {"id": incident_id}), EVENT_COLUMNS
-    )
+    with store.read(f"reading the timeline of incident {incident_id}") as conn:
+        return repo.select_timeline(conn, incident_id)
 
 
 def response_times(store: MetricStore, model: str) -> pd.DataFrame:
@@ -774,48 +661,40 @@ def stats(store: MetricStore, model: str) -> IncidentStats:
 
 def delete_model(store: MetricStore, model: str) -> None:
     """Remove every incident and event of ``model`` in one transaction (e.g. to reset the demo)."""
-    with store._write(f"deleting incidents of {model}", lock_key=_lock_key("incidents", model)) as conn:
-        conn.execute(text("DELETE FROM incident_events WHERE model = :m"), {"m": model})
-        conn.execute(text("DELETE FROM incidents WHERE model = :m"), {"m": model})
+    with store.write(f"deleting incidents of {model}", lock_key=lock_key("incidents", model)) as conn:
+        repo.delete_incidents_of_model(conn, model)
 
 
-# -- SQL helpers -----------------------------------------------------------------------------------------------
+# -- reading and writing through the store's repository --------------------------------------------------------
 
 
 def _load(conn: Connection, model: str, family: str, metric: str) -> list[_Incident]:
-    result = conn.execute(
-        text(
-            "SELECT id, state, severity, segments, first_day, last_breach_day, closed_day, opened_at, model_version "
-            "FROM incidents WHERE model = :m AND family = :f AND metric = :k ORDER BY first_day"
-        ),
-        {"m": model, "f": family, "k": metric},
-    )
     return [
         _Incident(
-            r[0], r[1], Status(r[2]), set(json.loads(r[3])), _date(r[4]), _date(r[5]), _date(r[6]), _ts(r[7]), r[8]
+            r.id,
+            r.state,
+            Status(r.severity),
+            set(r.segments),
+            r.first_day,
+            r.last_breach_day,
+            r.closed_day,
+            r.opened_at,
+            r.model_version,
         )
-        for r in result
+        for r in repo.incidents_of_metric(conn, model, family, metric)
     ]
 
 
 def _day_statuses(conn: Connection, model: str, family: str, metric: str) -> dict[dt.date, Status]:
     """Per stored day, the metric's status over its segments (as ``_findings`` computes it for one day)."""
-    rows = conn.execute(
-        text("SELECT partition_date, status FROM metric_values WHERE model = :m AND family = :f AND metric = :k"),
-        {"m": model, "f": family, "k": metric},
-    )
     seen: dict[dt.date, set[Status]] = {}
-    for d, s in rows:
-        seen.setdefault(_date(d), set()).add(Status(s))
+    for d, s in metric_values.statuses(conn, model, family, metric):
+        seen.setdefault(d, set()).add(Status(s))
     out = {}
     for d, ss in seen.items():
         breach = [s for s in ss if s in _BREACH]
         out[d] = Status.worst(breach) if breach else (Status.OK if Status.OK in ss else Status.UNKNOWN)
     return out
-
-
-def _ok_days(statuses: dict[dt.date, Status], after: dt.date, before: dt.date) -> int:
-    return sum(1 for d, s in statuses.items() if after < d < before and s is Status.OK)
 
 
 def _event(
@@ -834,71 +713,32 @@ def _event(
     at: dt.datetime,
     note: str | None = None,
 ) -> None:
-    seq = conn.execute(
-        text("SELECT COALESCE(MAX(seq), 0) + 1 FROM incident_events WHERE incident_id = :id"), {"id": incident_id}
-    ).scalar_one()
-    conn.execute(
-        text(
-            "INSERT INTO incident_events (id, incident_id, seq, model, kind, day, severity, value, threshold, segments, "
-            "actor, note, run_id, at) VALUES (:id, :incident, :seq, :model, :kind, :day, :severity, :value, :threshold, "
-            ":segments, :actor, :note, :run_id, :at)"
-        ),
-        {
-            "id": uuid.uuid4().hex,
-            "incident": incident_id,
-            "seq": seq,
-            "model": model,
-            "kind": kind,
-            "day": day.isoformat() if day else None,
-            "severity": severity,
-            "value": _num(value),
-            "threshold": _num(threshold),
-            "segments": _json(segments),
-            "actor": actor,
-            "note": note,
-            "run_id": run_id,
-            "at": _iso_ts(at),
-        },
+    repo.add_event(
+        conn,
+        incident_id=incident_id,
+        model=model,
+        kind=kind,
+        day=day,
+        severity=severity,
+        value=number(value),
+        threshold=number(threshold),
+        segments=segments,
+        actor=actor,
+        note=note,
+        run_id=run_id,
+        at=at,
     )
 
 
 def _one(store: MetricStore, incident_id: str, conn: Connection | None = None) -> dict[str, Any]:
-    sql = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = :id"
     if conn is None:
-        records = store._read(f"reading incident {incident_id}", sql, {"id": incident_id})
+        with store.read(f"reading incident {incident_id}") as own:
+            found = repo.incident(own, incident_id)
     else:
-        records = [tuple(r) for r in conn.execute(text(sql), {"id": incident_id})]
-    if not records:
+        found = repo.incident(conn, incident_id)
+    if found is None:
         raise IncidentError(f"metric store {store!r}: no incident with id {incident_id!r}")
-    return _frame(records, INCIDENT_COLUMNS).iloc[0].to_dict()
-
-
-def _frame(records: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records, columns=list(columns)).astype(object)
-    for c in df.columns:
-        if c in _DATES:
-            df[c] = df[c].map(_date).astype(object)
-        elif c in _TIMES:
-            df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-        elif c in ("value", "threshold"):
-            df[c] = pd.to_numeric(df[c]).astype("float64")
-        elif c == "segments":
-            df[c] = df[c].map(lambda s: json.loads(s) if s else [])
-        elif c == "seq":
-            df[c] = df[c].astype("int64")
-    return df
-
-
-def _date(v) -> dt.date | None:
-    if v is None:
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    return v if isinstance(v, dt.date) else dt.date.fromisoformat(v)
-
-
-def _ts(v) -> dt.datetime:
-    return v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
+    return found
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime:
@@ -909,17 +749,6 @@ def _utc(moment: dt.datetime | None) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def _num(v) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
-
-
-def _json(segments) -> str:
-    return json.dumps(sorted(segments))
-
-
 def _version(row) -> str | None:
     v = getattr(row, "model_version", None)
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
@@ -928,8 +757,8 @@ def _version(row) -> str | None:
 def _limit(row) -> float | None:
     st = Status(row.status)
     if st is Status.CRITICAL:
-        return _num(row.critical_threshold)
-    return _num(row.warning_threshold)
+        return number(row.critical_threshold)
+    return number(row.warning_threshold)
 
 
 def _dir(row) -> str | None:

@@ -1,105 +1,61 @@
-"""The metric store: judged metric values and the model-action audit trail, in SQLite or PostgreSQL.
+"""The metric store: judged metric values, the model-action audit trail, incidents and the notification outbox,
+in SQLite or PostgreSQL.
 
-``MetricStore(url)`` talks SQLAlchemy 2 Core with ``text()`` SQL and bound parameters; the schema lives in
-``sql/NNN_*.sql`` at the repository root (the single source of truth) and is applied by ``migrate()``.
+``MetricStore(url)`` owns the engine, the transactions and the migrations; the tables are the SQLAlchemy
+``Table`` objects of ``store/tables.py`` and the statements live in one repository per table group
+(``metric_values``, ``model_actions``, ``incidents``: incidents, their timeline and the outbox). ``migrate()``
+brings the schema up to date with alembic (``store/schema.py``).
 
 URLs: ``sqlite:///abs/path.db`` or ``postgresql+psycopg2://user:pw@host:5432/db``. A plain ``postgresql://``
 (or ``postgres://``) URL is rewritten to ``postgresql+psycopg2://``, because SQLAlchemy 2.1 maps the bare
 scheme to psycopg v3, which this project does not install. The password never appears in ``repr`` or in
 the messages of the ``StoreError`` this module raises.
 
-Portability: dates and timestamps are bound as ISO-8601 strings (UTC, fixed width) on both backends, and
-read back into ``datetime.date`` / tz-aware UTC pandas timestamps, so both backends return identical frames.
+Portability: dates and timestamps are stored as ISO-8601 (UTC, fixed width) on both backends and read back
+into ``datetime.date`` / tz-aware UTC timestamps (``tables.UtcTimestamp``), so both return identical frames.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import StoreError
+from monitoring_pipelines.store import metric_values, model_actions, schema
+from monitoring_pipelines.store.metric_values import METRIC_COLUMNS, MetricRow, plain, version_text
+from monitoring_pipelines.store.model_actions import ACTION_COLUMNS
+from monitoring_pipelines.store.tables import ACTION_STATUSES, ACTIONS, DIRECTIONS, STATUSES
 
-# The sql/ folder sits next to the package in the source tree and is not packaged in wheels.
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-_MIGRATION_FILE = re.compile(r"^(\d{3})_\w+\.sql$")
-
-STATUSES = ("ok", "warning", "critical", "unknown")
-DIRECTIONS = ("max", "min")
-ACTIONS = ("retrain", "promote", "rollback")
-ACTION_STATUSES = ("requested", "pending_approval", "succeeded", "refused", "failed")
-
-METRIC_COLUMNS = (
-    "model",
-    "model_version",
-    "alias",
-    "partition_date",
-    "family",
-    "metric",
-    "segment",
-    "value",
-    "warning_threshold",
-    "critical_threshold",
-    "direction",
-    "status",
-    "run_id",
-    "computed_at",
-)
-ACTION_COLUMNS = (
-    "id",
-    "model",
-    "action",
-    "status",
-    "trigger",
-    "partition_date",
-    "from_version",
-    "to_version",
-    "reason",
-    "run_id",
-    "actor",
-    "created_at",
-    "updated_at",
-)
-_FLOAT_COLUMNS = ("value", "warning_threshold", "critical_threshold")
-_DATE_COLUMNS = ("partition_date",)
-_TIMESTAMP_COLUMNS = ("computed_at", "created_at", "updated_at")
+__all__ = [
+    "ACTIONS",
+    "ACTION_COLUMNS",
+    "ACTION_STATUSES",
+    "DIRECTIONS",
+    "METRIC_COLUMNS",
+    "STATUSES",
+    "MetricRow",
+    "MetricStore",
+    "lock_key",
+]
 
 # Fixed key of the PostgreSQL advisory lock that serialises migrations across processes.
-_MIGRATION_LOCK_KEY = 0x6D705F6D6967  # "mp_mig"
+MIGRATION_LOCK_KEY = 0x6D705F6D6967  # "mp_mig"
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    """One judged metric value of one model and day, as stored in ``metric_values``."""
-
-    model: str
-    model_version: str | None
-    alias: str | None
-    partition_date: date
-    family: str
-    metric: str
-    segment: str
-    value: float | None
-    warning_threshold: float | None
-    critical_threshold: float | None
-    direction: str | None
-    status: str
-    run_id: str
-    computed_at: datetime  # tz-aware; stored in UTC
+def lock_key(*parts: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock key derived from ``parts`` (e.g. ``("incidents", model)``)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class MetricStore:
@@ -156,28 +112,33 @@ class MetricStore:
         return engine
 
     @contextmanager
-    def _write(self, what: str, lock_key: int | None = None) -> Iterator[Connection]:
-        """A write transaction, serialised per ``lock_key`` on PostgreSQL (SQLite serialises all writers)."""
+    def write(self, what: str, *, lock_key: int | None = None) -> Iterator[Connection]:
+        """A write transaction, serialised per ``lock_key`` on PostgreSQL (a transaction-scoped advisory lock;
+        SQLite serialises all writers with BEGIN IMMEDIATE). Database errors become a ``StoreError`` naming
+        ``what``; on any error the transaction rolls back."""
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(mp_write=True)
                 with conn.begin():
                     if lock_key is not None and self._is_postgres:
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+                        conn.execute(select(func.pg_advisory_xact_lock(lock_key)))
                     yield conn
         except SQLAlchemyError as exc:
             raise self._error(what, exc) from exc
 
-    def _read(self, what: str, sql: str, params: dict[str, Any]) -> list[tuple]:
+    @contextmanager
+    def read(self, what: str) -> Iterator[Connection]:
+        """A connection for reading; database errors become a ``StoreError`` naming ``what``."""
         try:
             with self.engine.connect() as conn:
-                return [tuple(r) for r in conn.execute(text(sql), params)]
+                yield conn
         except SQLAlchemyError as exc:
             raise self._error(what, exc) from exc
 
     def query(self, what: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        """Run a read-only ``sql`` (e.g. on the dashboard views); errors become a StoreError naming ``what``."""
-        return self._read(what, sql, params or {})
+        """Run a read-only ``sql`` on the dashboard views (the exporter); errors become a StoreError naming ``what``."""
+        with self.read(what) as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params or {})]
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
         # The DBAPI message (exc.orig) carries the useful part (e.g. the duplicate key) without SQLAlchemy's
@@ -196,28 +157,19 @@ class MetricStore:
     # -- migrations -------------------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply every ``sql/NNN_*.sql`` not yet recorded in ``schema_migrations``; return the versions applied now.
+        """Upgrade the schema to the newest alembic revision; return the revisions applied now (``[]``: none).
 
-        Each file runs in its own transaction together with its ``schema_migrations`` row, so a failing file
-        leaves nothing behind. Concurrent callers are serialised (PostgreSQL: a transaction-scoped advisory
-        lock; SQLite: BEGIN IMMEDIATE) and re-read the applied versions after taking the lock, so racing
-        processes apply each file exactly once.
+        Every revision of one call runs in one transaction, so a failing revision leaves the database as it
+        was. Concurrent callers are serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite: BEGIN
+        IMMEDIATE) and read the schema's revision after taking the lock, so racing processes apply each
+        revision exactly once. A store made by the old sql/ migrator is recognised and stamped (``schema``).
         """
-        applied_now: list[str] = []
-        for version, path in _migration_files():
-            statements = _split_statements(path.read_text(encoding="utf-8"))
-            with self._write(f"applying {path.name}", lock_key=_MIGRATION_LOCK_KEY) as conn:
-                if version in _applied_versions(conn):
-                    continue
-                for statement in statements:
-                    # exec_driver_sql: DDL is passed verbatim, so a ':' in it is not taken for a bind parameter.
-                    conn.exec_driver_sql(statement)
-                conn.execute(
-                    text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :at)"),
-                    {"v": version, "at": _iso_ts(datetime.now(UTC))},
-                )
-            applied_now.append(version)
-        return applied_now
+        schema.check_sources()
+        with self.write("migrating the schema", lock_key=MIGRATION_LOCK_KEY) as conn:
+            try:
+                return schema.upgrade(conn)
+            except StoreError as exc:
+                raise StoreError(f"metric store {_masked(self.url)}: {exc}") from exc
 
     # -- metric values ----------------------------------------------------------------------------------
 
@@ -228,26 +180,13 @@ class MetricStore:
         the inserts share one transaction: on any failure the previous rows stay as they were. Families not
         listed, other days and other models are left alone.
         """
-        if isinstance(partition_date, datetime) or not isinstance(partition_date, date):
-            raise ValueError(f"replace_rows({model!r}): partition_date must be a datetime.date, got {partition_date!r}")
-        family_names = [_plain(f) for f in families]
-        params = [_row_params(i, row, model, partition_date, family_names) for i, row in enumerate(rows)]
+        family_names, params = metric_values.validated(model, partition_date, families, rows)
         if not family_names:
             return 0
         day = partition_date.isoformat()
-        marks = ", ".join(f":f{i}" for i in range(len(family_names)))
         # One lock per (model, day): two runs of the same partition must not interleave delete and insert.
-        with self._write(
-            f"replacing rows of {model} on {day}", lock_key=_lock_key("metric_values", model, day)
-        ) as conn:
-            conn.execute(
-                text(
-                    f"DELETE FROM metric_values WHERE model = :model AND partition_date = :day AND family IN ({marks})"
-                ),
-                {"model": model, "day": day, **{f"f{i}": f for i, f in enumerate(family_names)}},
-            )
-            if params:
-                conn.execute(text(_INSERT_METRIC), params)
+        with self.write(f"replacing rows of {model} on {day}", lock_key=lock_key("metric_values", model, day)) as conn:
+            metric_values.replace(conn, model, partition_date, family_names, params)
         return len(params)
 
     def rows(
@@ -264,22 +203,14 @@ class MetricStore:
         Columns are ``METRIC_COLUMNS``: ``partition_date`` holds ``datetime.date``, ``computed_at`` is
         ``datetime64[ns, UTC]``, the figures are float64 (NaN for NULL), everything else is object.
         """
-        clauses, params = ["model = :model"], {"model": model}
-        for column, op, value in (
-            ("family", "=", family),
-            ("metric", "=", metric),
-            ("partition_date", ">=", start),
-            ("partition_date", "<=", end),
-        ):
-            if value is not None:
-                key = f"p{len(params)}"
-                clauses.append(f"{column} {op} :{key}")
-                params[key] = value.isoformat() if isinstance(value, date) else _plain(value)
-        sql = (
-            f"SELECT {', '.join(METRIC_COLUMNS)} FROM metric_values WHERE {' AND '.join(clauses)} "
-            "ORDER BY partition_date, family, metric, segment"
-        )
-        return _frame(self._read(f"reading rows of {model}", sql, params), METRIC_COLUMNS)
+        with self.read(f"reading rows of {model}") as conn:
+            return metric_values.select_rows(conn, model, family=family, metric=metric, start=start, end=end)
+
+    def blocked_days(self, model: str, *, start: date | None = None, end: date | None = None) -> set[date]:
+        """Days of ``model`` (``start``/``end`` inclusive, open when None) whose stored blocking quality checks
+        failed: their data is left out of retraining and of the challenger's evidence."""
+        with self.read(f"reading the blocked days of {model}") as conn:
+            return metric_values.blocked_days(conn, model, start=start, end=end)
 
     # -- model actions ----------------------------------------------------------------------------------
 
@@ -298,33 +229,27 @@ class MetricStore:
         actor: str | None = None,
     ) -> str:
         """Append one retrain / promote / rollback to the audit trail; return its id."""
-        action, status = _plain(action), _plain(status)
+        action, status = plain(action), plain(status)
         if action not in ACTIONS:
             raise ValueError(f"model action for {model}: action {action!r} is not one of {ACTIONS}")
         if status not in ACTION_STATUSES:
             raise ValueError(f"model action for {model}: status {status!r} is not one of {ACTION_STATUSES}")
         action_id = uuid.uuid4().hex
-        with self._write(f"recording {action} of {model}") as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO model_actions (id, model, action, status, trigger, partition_date, from_version, "
-                    "to_version, reason, run_id, actor, created_at) VALUES (:id, :model, :action, :status, :trigger, "
-                    ":partition_date, :from_version, :to_version, :reason, :run_id, :actor, :created_at)"
-                ),
-                {
-                    "id": action_id,
-                    "model": model,
-                    "action": action,
-                    "status": status,
-                    "trigger": trigger,
-                    "partition_date": partition_date.isoformat() if partition_date else None,
-                    "from_version": _version(from_version),
-                    "to_version": _version(to_version),
-                    "reason": reason,
-                    "run_id": run_id,
-                    "actor": actor,
-                    "created_at": _iso_ts(datetime.now(UTC)),
-                },
+        with self.write(f"recording {action} of {model}") as conn:
+            model_actions.insert_action(
+                conn,
+                id=action_id,
+                model=model,
+                action=action,
+                status=status,
+                trigger=trigger,
+                partition_date=partition_date,
+                from_version=version_text(from_version),
+                to_version=version_text(to_version),
+                reason=reason,
+                run_id=run_id,
+                actor=actor,
+                created_at=datetime.now(UTC),
             )
         return action_id
 
@@ -338,187 +263,33 @@ class MetricStore:
         to_version: str | None = None,
     ) -> None:
         """Set the status of an action; ``reason``, ``run_id`` and ``to_version`` are only changed when given."""
-        status = _plain(status)
+        status = plain(status)
         if status not in ACTION_STATUSES:
             raise ValueError(f"model action {action_id}: status {status!r} is not one of {ACTION_STATUSES}")
-        with self._write(f"updating model action {action_id}") as conn:
-            result = conn.execute(
-                text(
-                    "UPDATE model_actions SET status = :status, reason = COALESCE(:reason, reason), "
-                    "run_id = COALESCE(:run_id, run_id), to_version = COALESCE(:to_version, to_version), "
-                    "updated_at = :now WHERE id = :id"
-                ),
-                {
-                    "status": status,
-                    "reason": reason,
-                    "run_id": run_id,
-                    "to_version": _version(to_version),
-                    "now": _iso_ts(datetime.now(UTC)),
-                    "id": action_id,
-                },
+        with self.write(f"updating model action {action_id}") as conn:
+            changed = model_actions.update_action(
+                conn,
+                action_id,
+                status=status,
+                now=datetime.now(UTC),
+                reason=reason,
+                run_id=run_id,
+                to_version=version_text(to_version),
             )
-            if result.rowcount != 1:
+            if changed != 1:
                 raise StoreError(f"metric store {_masked(self.url)}: no model action with id {action_id!r}")
 
     def delete_model(self, model: str) -> None:
         """Remove every metric row and action of ``model`` in one transaction (used to reset the demo)."""
-        with self._write(f"deleting model {model}") as conn:
-            conn.execute(text("DELETE FROM metric_values WHERE model = :m"), {"m": model})
-            conn.execute(text("DELETE FROM model_actions WHERE model = :m"), {"m": model})
+        with self.write(f"deleting model {model}") as conn:
+            metric_values.delete_model(conn, model)
+            model_actions.delete_model(conn, model)
 
     def actions(self, model: str) -> pd.DataFrame:
         """The audit trail of ``model``, oldest first (columns ``ACTION_COLUMNS``, same dtypes rules as ``rows``)."""
-        sql = f"SELECT {', '.join(ACTION_COLUMNS)} FROM model_actions WHERE model = :model ORDER BY created_at, id"
-        return _frame(self._read(f"reading actions of {model}", sql, {"model": model}), ACTION_COLUMNS)
-
-
-_INSERT_METRIC = (
-    f"INSERT INTO metric_values ({', '.join(METRIC_COLUMNS)}) VALUES ({', '.join(':' + c for c in METRIC_COLUMNS)})"
-)
-
-
-# -- helpers ------------------------------------------------------------------------------------------------
+        with self.read(f"reading actions of {model}") as conn:
+            return model_actions.select_actions(conn, model)
 
 
 def _masked(url: URL) -> str:
     return url.render_as_string(hide_password=True)
-
-
-def _plain(value: Any) -> Any:
-    """``Family.DRIFT`` -> ``'drift'``: drivers and f-strings must see the value, not the enum."""
-    return value.value if isinstance(value, Enum) else value
-
-
-def _version(value: Any) -> str | None:
-    # MLflow versions come as int from a direct store and as str over REST; store text either way.
-    return None if value is None else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _iso_ts(moment: datetime) -> str:
-    # Fixed-width UTC ISO text: sorts correctly as SQLite text and parses as timestamptz on PostgreSQL.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _lock_key(*parts: str) -> int:
-    """A signed 64-bit advisory-lock key derived from ``parts``."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _row_params(index: int, row: MetricRow, model: str, day: date, families: list[str]) -> dict[str, Any]:
-    """Validate one row against the call and turn it into bind parameters."""
-    family, status, direction = _plain(row.family), _plain(row.status), _plain(row.direction)
-    where = f"row {index} ({family}.{row.metric} segment={row.segment!r} of {row.model} on {row.partition_date})"
-    if row.model != model:
-        raise ValueError(f"replace_rows: {where} belongs to model {row.model!r}, not {model!r}")
-    if isinstance(row.partition_date, datetime) or row.partition_date != day:
-        raise ValueError(f"replace_rows: {where} is not for day {day.isoformat()}")
-    if family not in families:
-        raise ValueError(f"replace_rows: {where} has family {family!r}, not one of the families replaced {families}")
-    if status not in STATUSES:
-        raise ValueError(f"replace_rows: {where} has status {status!r}, not one of {STATUSES}")
-    if direction is not None and direction not in DIRECTIONS:
-        raise ValueError(f"replace_rows: {where} has direction {direction!r}, not one of {DIRECTIONS}")
-    if row.segment is None:
-        raise ValueError(f"replace_rows: {where} has segment None; use '' when there is no segment")
-    if not isinstance(row.computed_at, datetime) or row.computed_at.utcoffset() is None:
-        raise ValueError(f"replace_rows: {where} needs a timezone-aware computed_at, got {row.computed_at!r}")
-    return {
-        "model": model,
-        "model_version": _version(row.model_version),
-        "alias": row.alias,
-        "partition_date": day.isoformat(),
-        "family": family,
-        "metric": row.metric,
-        "segment": row.segment,
-        "value": _number(row.value),
-        "warning_threshold": _number(row.warning_threshold),
-        "critical_threshold": _number(row.critical_threshold),
-        "direction": direction,
-        "status": status,
-        "run_id": row.run_id,
-        "computed_at": _iso_ts(row.computed_at),
-    }
-
-
-def _frame(records: list[tuple], columns: Sequence[str]) -> pd.DataFrame:
-    """Build a frame with the same dtypes whatever the backend returned (SQLite gives ISO text for dates)."""
-    df = pd.DataFrame.from_records(records, columns=list(columns)).astype(object)
-    for column in df.columns:
-        if column in _FLOAT_COLUMNS:
-            df[column] = pd.to_numeric(df[column]).astype("float64")
-        elif column in _DATE_COLUMNS:
-            df[column] = df[column].map(_as_date).astype(object)
-        elif column in _TIMESTAMP_COLUMNS:
-            df[column] = pd.to_datetime(df[column], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-    return df
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None:
-        return None
-    return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def _migration_files() -> list[tuple[str, Path]]:
-    if not SQL_DIR.is_dir():
-        raise StoreError(
-            f"metric store schema folder {SQL_DIR} is missing: the project must be installed from source "
-            "(pip install -e .), because sql/ is not packaged"
-        )
-    files: dict[str, Path] = {}
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        match = _MIGRATION_FILE.match(path.name)
-        if not match:
-            raise StoreError(f"{path}: migration files must be named NNN_name.sql")
-        if match.group(1) in files:
-            raise StoreError(f"{path}: version {match.group(1)} is also used by {files[match.group(1)].name}")
-        files[match.group(1)] = path
-    return sorted(files.items())
-
-
-def _applied_versions(conn: Connection) -> set[str]:
-    # Before 001 runs there is no schema_migrations table; querying it would abort a PostgreSQL transaction.
-    if not inspect(conn).has_table("schema_migrations"):
-        return set()
-    return {v for (v,) in conn.execute(text("SELECT version FROM schema_migrations"))}
-
-
-def _split_statements(sql: str) -> list[str]:
-    """Split a SQL script on the semicolons that end statements, skipping comments and quoted text.
-
-    pysqlite executes one statement per call, and ``executescript`` would commit outside our transaction.
-    """
-    statements, current, i, n = [], [], 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if sql.startswith("--", i):  # comment to end of line: dropped
-            i = sql.find("\n", i)
-            i = n if i < 0 else i
-            continue
-        if sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-            continue
-        if ch in "'\"":  # quoted literal or identifier, '' / "" escapes included
-            end = i + 1
-            while end < n and not (sql[end] == ch and not sql.startswith(ch * 2, end)):
-                end += 2 if sql.startswith(ch * 2, end) else 1
-            current.append(sql[i : end + 1])
-            i = end + 1
-            continue
-        if ch == ";":
-            statements.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    statements.append("".join(current).strip())
-    return [s for s in statements if s]
