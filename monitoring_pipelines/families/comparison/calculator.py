@@ -62,7 +62,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,9 +101,7 @@ from monitoring_pipelines.families.comparison.stats import (
 )
 from monitoring_pipelines.families.drift import stats as drift_stats
 from monitoring_pipelines.families.fairness import calculator as fairness
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = [
     "BOOTSTRAP_CHUNK_CELLS",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -18,10 +18,8 @@ from monitoring_pipelines.families.comparison.names import (
 )
 from monitoring_pipelines.families.comparison.result import DayEvidence, Evidence
 from monitoring_pipelines.families.quality import names as quality
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
-    from monitoring_pipelines.store.metric_store import MetricStore
+from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.store.metric_store import MetricStore
 
 
 def accumulate(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import norm
@@ -22,9 +21,7 @@ from monitoring_pipelines.families.comparison.names import (
 )
 from monitoring_pipelines.families.comparison.stats import DeLong
 from monitoring_pipelines.judge.metrics import MetricValue
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import PromoteAction
+from monitoring_pipelines.plan.schema import PromoteAction
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -51,9 +50,7 @@ from monitoring_pipelines.families.fairness.result import (
     GroupFigures,
     attribute_missing,
 )
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = [
     "GAP_METRICS",

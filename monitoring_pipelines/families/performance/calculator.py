@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -73,9 +72,7 @@ from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.families.performance import sklearn
 from monitoring_pipelines.families.performance.labels import CLASSES, LabelJoin, join_labels
 from monitoring_pipelines.families.performance.result import BAD_INPUT, FIGURES, PerformanceResult
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = [
     "BAD_INPUT",

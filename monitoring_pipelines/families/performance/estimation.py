@@ -22,16 +22,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from monitoring_pipelines.families.performance import sklearn
 from monitoring_pipelines.families.performance.result import EstimatedPerformance
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = [
     "Calibration",

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,9 +32,7 @@ from pandas.api.types import is_numeric_dtype
 
 from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.families.service.result import FIGURES, ServiceResult
-
-if TYPE_CHECKING:
-    from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = ["FIGURES", "SECONDS_PER_DAY", "ServiceCalculator", "ServiceResult", "compute"]
 
