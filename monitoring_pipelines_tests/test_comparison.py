@@ -13,6 +13,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from monitoring_pipelines.families.comparison import calculator as cmp
+from monitoring_pipelines.families.comparison import stats as cmp_stats
 from monitoring_pipelines.plan.schema import PromoteAction
 
 
@@ -115,7 +116,7 @@ def test_paired_bootstrap_equals_a_resample_by_resample_sklearn_loop():
 def test_chunked_bootstrap_equals_the_unchunked_one(monkeypatch):
     y, a, b = _data(n=300, seed=9)
     whole = cmp.paired_bootstrap(y, (a, a >= 0.5), (b, b >= 0.5), resamples=150, seed=4)
-    monkeypatch.setattr(cmp, "_CELLS", 300 * 7)  # 7 resamples per chunk: draws continue the same stream
+    monkeypatch.setattr(cmp_stats, "BOOTSTRAP_CHUNK_CELLS", 300 * 7)  # 7 resamples per chunk: the same stream
     chunked = cmp.paired_bootstrap(y, (a, a >= 0.5), (b, b >= 0.5), resamples=150, seed=4)
     assert chunked.keys() == whole.keys()
     for k in whole:
@@ -191,6 +192,33 @@ def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_tr
     values = c.values()
     assert {v.segment for v in values} == {"challenger=2", "challenger=2|sex", "challenger=2|race"}
     assert {v.metric for v in values} >= {f"{k}_delta_ci_low" for k in cmp.METRICS} | {"roc_auc_delta_p_value"}
+
+
+def test_the_calculator_fits_on_the_candidates_reference_scores_and_equals_compare_candidate(plan, day_of_traffic):
+    served, joined, challenger, reference = day_of_traffic
+    ref_scores = challenger.predict_proba(reference[plan.features.model_inputs])[:, 1]
+    calculator = cmp.ComparisonCalculator(plan, "challenger", "2", challenger, resamples=50)
+    fitted = calculator.fit(pd.DataFrame({"score": ref_scores}))
+    np.testing.assert_array_equal(fitted.reference_scores, ref_scores)
+    day = dt.date(2026, 1, 21)
+    expected = cmp.compare_candidate(
+        plan,
+        day,
+        served,
+        joined,
+        role="challenger",
+        version="2",
+        model=challenger,
+        reference_scores=ref_scores,
+        resamples=50,
+    )
+    assert fitted.calculate(day, served, joined) == expected
+    # a reference without the score column (a path reference of another version) gives no score drift
+    unfitted = calculator.fit(pd.DataFrame({"age": [30]}))
+    assert unfitted.reference_scores is None and calculator.fit(None).reference_scores is None
+    assert (
+        unfitted.calculate(day, served, joined.iloc[0:0]).score_drift.reason == "no reference scores for this version"
+    )
 
 
 def test_without_labels_only_the_label_free_figures_are_given(plan, day_of_traffic):

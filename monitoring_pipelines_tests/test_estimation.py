@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from monitoring_pipelines.families.performance.estimation import (
     Calibration,
+    EstimationCalculator,
     estimate,
     expected_roc_auc,
     fit_calibration,
@@ -96,3 +100,26 @@ def test_calibration_needs_both_classes_and_an_empty_day_estimates_nothing():
     empty = estimate(np.array([]), np.array([], dtype=bool), IDENTITY)
     assert empty.rows == 0 and empty.roc_auc is None and empty.accuracy is None
     assert {m.metric: m.value for m in empty.metrics()}["estimated_rows"] == 0.0
+
+
+def test_the_calculator_fits_the_calibration_on_the_reference_and_estimates_a_day(plan):
+    rng = np.random.default_rng(5)
+    ref_scores, ref_y = _population(rng, 5_000)
+    reference = pd.DataFrame({"score": ref_scores, "label": ref_y})
+    reference.loc[:9, "label"] = np.nan  # rows without a label do not calibrate
+    scores, _ = _population(rng, 3_000, 0.5)
+    served = pd.DataFrame({"score": scores, "predicted_label": (scores >= 0.5).astype(int)})
+    calculator = EstimationCalculator.from_plan(plan)
+    assert (calculator.score_col, calculator.prediction_col, calculator.label_col) == (
+        "score",
+        "predicted_label",
+        "label",
+    )
+    with pytest.raises(ValueError, match="fit the calculator first"):
+        calculator.calculate(dt.date(2026, 1, 5), served)
+    fitted = calculator.fit(reference)
+    assert fitted.calibration == fit_calibration(ref_scores[10:], ref_y[10:])
+    assert fitted.calculate(dt.date(2026, 1, 5), served) == estimate(scores, scores >= 0.5, fitted.calibration)
+    # a calibration kept from an earlier fit (the reference profile) needs no new fit
+    kept = EstimationCalculator.from_plan(plan, fitted.calibration)
+    assert kept.calculate(dt.date(2026, 1, 5), served) == fitted.calculate(dt.date(2026, 1, 5), served)

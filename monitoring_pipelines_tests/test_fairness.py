@@ -1,5 +1,7 @@
 """fairness.compute against a hand calculation, pandas and fairlearn's MetricFrame."""
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -271,3 +273,24 @@ def test_rate_gaps_compare_only_groups_with_enough_actual_positives_or_negatives
     kept = three_groups[three_groups["sex"] != counts["positives"].idxmin()]
     tprs = kept[kept["label"] == 1].groupby("sex")["pred"].mean()
     assert strict.equal_opportunity_difference == pytest.approx(tprs.max() - tprs.min(), abs=1e-12)
+
+
+def test_the_calculator_takes_the_plans_rules_and_the_attributes_present(plan, three_groups):
+    calculator = fairness.FairnessCalculator.from_plan(plan)
+    assert calculator.protected_attributes == tuple(plan.protected_attributes)
+    assert calculator.fit(None) is calculator  # nothing to learn from the reference
+    day = three_groups  # sex only: the plan's other attribute (race) is absent from these rows
+    got = calculator.calculate(dt.date(2026, 1, 5), day, **COLS)
+    present = [a for a in plan.protected_attributes if a in day.columns]
+    assert present and len(present) < len(plan.protected_attributes)
+    expected = fairness.compute(
+        day,
+        **COLS,
+        protected_attributes=present,
+        min_group_size=plan.fairness.min_group_size,
+        min_rate_support=plan.fairness.min_rate_support,
+        positive_class=plan.model.positive_class,
+    )
+    assert got == expected
+    (row,) = fairness.attribute_missing(["sex"])
+    assert (row.family, row.metric, row.value, row.segment) == (Family.FAIRNESS, "attribute_missing", 1.0, "sex")

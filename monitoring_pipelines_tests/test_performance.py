@@ -1,5 +1,6 @@
 """performance.compute against scikit-learn computed independently on the same rows."""
 
+import datetime as dt
 import subprocess
 import sys
 
@@ -201,6 +202,26 @@ def test_missing_column_is_named():
         performance.compute(preds.drop(columns="score"), labels, **COLS, min_coverage=0.5)
 
 
+def test_the_calculator_reads_its_columns_from_the_plan_and_equals_compute(plan):
+    preds, labels = make_day(n=800, seed=17)
+    preds = preds.rename(columns={"request_id": plan.data.predictions.id})
+    labels = labels.rename(columns={"request_id": plan.data.predictions.id, "label": plan.data.labels.label})
+    calculator = performance.PerformanceCalculator.from_plan(plan)
+    assert calculator.fit(None) is calculator  # nothing to learn from the reference
+    got = calculator.calculate(dt.date(2026, 1, 5), preds, labels)
+    expected = performance.compute(
+        preds,
+        labels,
+        id_col=plan.data.predictions.id,
+        score_col=plan.data.predictions.score,
+        prediction_col=plan.data.predictions.prediction,
+        label_col=plan.data.labels.label,
+        positive_class=plan.model.positive_class,
+        min_coverage=plan.data.labels.min_coverage,
+    )
+    assert got == expected and not got.partial and got.roc_auc is not None
+
+
 def test_headline_and_metrics_shape():
     preds, labels = make_day(n=500, seed=13)
     r = performance.compute(preds, labels, **COLS, min_coverage=0.5)
@@ -211,7 +232,7 @@ def test_headline_and_metrics_shape():
 def test_importing_the_computation_modules_does_not_import_sklearn_or_fairlearn():
     code = (
         "import sys; import monitoring_pipelines.families.performance.calculator, monitoring_pipelines.families.fairness.calculator, "
-        "monitoring_pipelines.families.service.calculator; "
+        "monitoring_pipelines.families.service.calculator, monitoring_pipelines.families.performance.estimation; "
         "print(sorted(m for m in ('sklearn', 'fairlearn', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

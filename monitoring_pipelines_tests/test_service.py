@@ -1,5 +1,7 @@
 """service.compute on hand-built days."""
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,24 @@ def test_headline():
     h = service.compute(day(n=100), **COLS).headline()
     assert h["request_count"] == 100 and h["error_rate"] == 0.0 and h["version_mismatch_rows"] == 0
     assert isinstance(h["latency_p99_ms"], float)
+
+
+def test_the_calculator_reads_the_log_columns_from_the_plan_and_equals_compute(plan):
+    p = plan.data.predictions
+    df = day(n=300, seed=3).rename(
+        columns={"ts": p.timestamp, "latency_ms": p.latency_ms, "status": p.status, "model_version": p.model_version}
+    )
+    df.loc[::7, p.status] = "error"
+    calculator = service.ServiceCalculator.from_plan(plan)
+    assert calculator.fit(None) is calculator  # nothing to learn from the reference
+    got = calculator.calculate(dt.date(2026, 3, 1), df, expected_version="3")
+    expected = service.compute(
+        df,
+        timestamp_col=p.timestamp,
+        latency_col=p.latency_ms,
+        status_col=p.status,
+        ok_status=p.ok_status,
+        version_col=p.model_version,
+        expected_version="3",
+    )
+    assert got == expected and got.error_rate == pytest.approx(43 / 300)

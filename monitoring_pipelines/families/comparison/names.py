@@ -1,6 +1,7 @@
 """Metric names of the comparison family (challenger vs champion on the same rows).
 
-Rows of a candidate carry the segment ``<role>=<version>`` (``challenger=4``, ``previous_champion=1``).
+Rows of a candidate carry the segment ``<role>=<version>`` (``challenger=4``, ``previous_champion=1``), its
+fairness-gap deltas ``<role>=<version>|<attribute>``; ``served_rows`` carries ``version=<v>``.
 """
 
 from enum import Enum
@@ -58,3 +59,31 @@ class Metric(str, Enum):
 
 
 register_metrics(FAMILY, Metric)
+
+
+CHAMPION_ROLE = "champion"
+CHALLENGER_ROLE = "challenger"
+PREVIOUS_ROLE = "previous_champion"
+
+# the figures compared on the labelled rows, each with <metric>_delta and its bootstrap interval
+METRICS = tuple(
+    m.value for m in (Metric.ROC_AUC, Metric.PR_AUC, Metric.ACCURACY, Metric.F1, Metric.LOG_LOSS, Metric.BRIER_SCORE)
+)
+LOWER_IS_BETTER = frozenset({Metric.LOG_LOSS.value, Metric.BRIER_SCORE.value})
+# fairness gaps compared per protected attribute (names of the fairness family; <gap>_delta here)
+FAIRNESS_GAPS = ("equal_opportunity_difference", "demographic_parity_difference")
+# metrics the promotion rule can use: they need a significance test of the accumulated delta (DeLong)
+PROMOTABLE = (Metric.ROC_AUC.value,)
+
+
+def segment(role: str, version: str) -> str:
+    return f"{role}={version}"
+
+
+def fairness_segment(role: str, version: str, attribute: str) -> str:
+    return f"{role}={version}|{attribute}"
+
+
+def delta_name(metric: str) -> str:
+    """``<metric>_delta``, checked against the catalogue (ValueError for a metric compared nowhere)."""
+    return Metric(f"{metric}_delta").value

@@ -1,9 +1,10 @@
 """Group fairness of labelled predictions: per-group rates and the gaps between groups.
 
-Pure computation: no Dagster, no I/O. fairlearn is imported inside ``compute`` (it pulls in scikit-learn).
-Per-group figures come from ``fairlearn.metrics.MetricFrame``, one frame per protected attribute and one for
-the intersection of all of them (when there is more than one), fed the day's confusion table weighted by
-row counts rather than the raw rows (same figures, ~100x faster; see ``compute``). The gaps are computed
+Pure computation: no Dagster, no I/O. fairlearn is reached only through the family's adapter
+(``fairness/fairlearn.py``, which imports it when a figure is computed: it pulls in scikit-learn). The result
+is ``result.FairnessResult``. Per-group figures come from ``fairlearn.metrics.MetricFrame``, one frame per
+protected attribute and one for the intersection of all of them (when there is more than one), fed the day's
+confusion table weighted by row counts rather than the raw rows (same figures, ~100x faster; see ``compute``). The gaps are computed
 here from those per-group figures rather than with fairlearn's ``*_difference`` helpers, because those
 cannot leave out small groups. (Evidently's GroupBy is not used: for classification metrics it returns
 the overall value for every group.)
@@ -34,101 +35,73 @@ Decisions
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from functools import partial
 
-import numpy as np
 import pandas as pd
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.families.fairness import fairlearn
+from monitoring_pipelines.families.fairness.result import (
+    GAP_METRICS,
+    GROUP_METRICS,
+    Disparity,
+    FairnessResult,
+    GroupFigures,
+    attribute_missing,
+)
+from monitoring_pipelines.plan.schema import MonitoringPlan
+
+__all__ = [
+    "GAP_METRICS",
+    "GROUP_METRICS",
+    "MISSING",
+    "Disparity",
+    "FairnessCalculator",
+    "FairnessResult",
+    "GroupFigures",
+    "attribute_missing",
+    "compute",
+]
 
 MISSING = "<missing>"
-GAP_METRICS = (
-    "demographic_parity_difference",
-    "demographic_parity_ratio",
-    "equal_opportunity_difference",
-    "equalized_odds_difference",
-)
 _T, _P, _W = "__y_true__", "__y_pred__", "__rows__"  # private column names of the confusion table
-_GROUP_METRICS = ("group_count", "selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
 
 
 @dataclass(frozen=True)
-class GroupFigures:
-    """One group of one attribute (or of the intersection)."""
+class FairnessCalculator:
+    """Fairness of one day's labelled predictions (the calculator protocol of ``families/base.py``): the plan's
+    protected attributes and group-size rules; nothing is learnt from the reference."""
 
-    attribute: str
-    segment: str
-    group_count: int
-    positives: int
-    negatives: int
-    selection_rate: float
-    true_positive_rate: float | None
-    false_positive_rate: float | None
-    accuracy: float
-    small: bool
-
-
-@dataclass(frozen=True)
-class Disparity:
-    """Gaps between the compared (large enough) groups of one attribute segment."""
-
-    attribute: str
-    compared_groups: tuple[str, ...]
-    excluded_groups: tuple[str, ...]
-    demographic_parity_difference: float | None = None
-    demographic_parity_ratio: float | None = None
-    equal_opportunity_difference: float | None = None
-    equalized_odds_difference: float | None = None
-    worst_groups: tuple[tuple[str, str | None], ...] = ()
-
-    def worst_group(self, metric: str) -> str | None:
-        return dict(self.worst_groups).get(metric)
-
-
-@dataclass(frozen=True)
-class FairnessResult:
-    """Per-group figures and per-attribute gaps. ``attributes`` lists the attribute segments in order."""
-
-    rows: int
-    skipped_rows: int
+    protected_attributes: tuple[str, ...]
     min_group_size: int
-    attributes: tuple[str, ...]
-    groups: tuple[GroupFigures, ...]
-    disparities: tuple[Disparity, ...]
-    partial: bool
-    partial_reason: str | None
+    min_rate_support: int = 0
+    positive_class: int = 1
 
-    @property
-    def small_groups(self) -> tuple[str, ...]:
-        """Segments of the groups below ``min_group_size``: reported, excluded from gaps, not to be alerted on."""
-        return tuple(g.segment for g in self.groups if g.small)
+    @classmethod
+    def from_plan(cls, plan: MonitoringPlan) -> FairnessCalculator:
+        return cls(
+            protected_attributes=tuple(plan.protected_attributes),
+            min_group_size=plan.fairness.min_group_size,
+            min_rate_support=plan.fairness.min_rate_support,
+            positive_class=plan.model.positive_class,
+        )
 
-    def disparity(self, attribute: str) -> Disparity:
-        return next(d for d in self.disparities if d.attribute == attribute)
+    def fit(self, reference: pd.DataFrame | None = None) -> FairnessCalculator:
+        return self
 
-    def metrics(self) -> list[MetricValue]:
-        out = []
-        for g in self.groups:
-            out += [MetricValue(Family.FAIRNESS, m, _float(getattr(g, m)), g.segment) for m in _GROUP_METRICS]
-        for d in self.disparities:
-            out += [MetricValue(Family.FAIRNESS, m, getattr(d, m), d.attribute) for m in GAP_METRICS]
-        return out
-
-    def headline(self) -> dict[str, float | str | None]:
-        out: dict[str, float | str | None] = {"rows": self.rows}
-        for d in self.disparities:
-            for metric, short in (
-                ("demographic_parity_difference", "demographic_parity"),
-                ("equal_opportunity_difference", "equal_opportunity"),
-            ):
-                out[f"{d.attribute}.{metric}"] = getattr(d, metric)
-                out[f"{d.attribute}.{short}_worst_group"] = d.worst_group(metric)
-            out[f"{d.attribute}.equalized_odds_difference"] = d.equalized_odds_difference
-        out["small_groups"] = ", ".join(self.small_groups) or None
-        out["partial_reason"] = self.partial_reason
-        return out
+    def calculate(self, day: dt.date, labelled: pd.DataFrame, *, label_col: str, prediction_col: str) -> FairnessResult:
+        """``compute`` on ``day``'s labelled rows, over the protected attributes present in them (a missing
+        attribute is reported by the caller, never silently compared)."""
+        return compute(
+            labelled,
+            label_col=label_col,
+            prediction_col=prediction_col,
+            protected_attributes=[a for a in self.protected_attributes if a in labelled.columns],
+            min_group_size=self.min_group_size,
+            min_rate_support=self.min_rate_support,
+            positive_class=self.positive_class,
+        )
 
 
 def compute(
@@ -162,9 +135,6 @@ def compute(
             **common, groups=(), disparities=empty, partial=True, partial_reason="no labelled rows with a prediction"
         )
 
-    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
-    from sklearn.metrics import accuracy_score
-
     # MetricFrame runs on the confusion table (one row per group x label x prediction, weighted by its row
     # count), not on the raw rows: every figure here is a ratio of confusion counts, so the weighted result is
     # the same, and fairlearn 0.15 np.stack-s every cell of every metric column (75 s at 1M rows, vs ~0.3 s).
@@ -181,28 +151,14 @@ def compute(
         .rename(_W)
         .reset_index()
     )
-    frame_metrics = {
-        "group_count": lambda t, p, sample_weight: float(np.sum(sample_weight)),
-        "positives": lambda t, p, sample_weight: float(np.sum(sample_weight * t)),
-        "selection_rate": partial(selection_rate, pos_label=1),
-        "true_positive_rate": partial(true_positive_rate, pos_label=1),
-        "false_positive_rate": partial(false_positive_rate, pos_label=1),
-        "accuracy": accuracy_score,
-    }
-    weights = {name: {"sample_weight": table[_W].to_numpy()} for name in frame_metrics}
-
     groups: list[GroupFigures] = []
     disparities: list[Disparity] = []
     for seg_attrs in segments:
         attribute = "&".join(seg_attrs)
         features = table[seg_attrs[0]] if len(seg_attrs) == 1 else table[seg_attrs]
-        by_group = MetricFrame(
-            metrics=frame_metrics,
-            y_true=table[_T].to_numpy(),
-            y_pred=table[_P].to_numpy(),
-            sensitive_features=features,
-            sample_params=weights,
-        ).by_group
+        by_group = fairlearn.figures_by_group(
+            table[_T].to_numpy(), table[_P].to_numpy(), table[_W].to_numpy(), features
+        )
         # the intersection frame spans the full product of values; combinations never seen have NaN counts
         by_group = by_group[by_group["group_count"].notna()]
         seg_groups = [_group(attribute, seg_attrs, key, row, min_group_size) for key, row in by_group.iterrows()]
@@ -280,7 +236,3 @@ def _extremes(groups: list[GroupFigures], field: str):
 
 def _gap(extremes) -> float | None:
     return None if extremes is None else extremes[1][1] - extremes[0][1]
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)

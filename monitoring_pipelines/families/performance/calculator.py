@@ -1,7 +1,9 @@
 """Model performance of one day's predictions against the labels that have arrived for them.
 
-Pure computation: no Dagster, no I/O. scikit-learn is imported inside ``compute`` so that importing this
-module stays cheap (the code location and sensors import it).
+Pure computation: no Dagster, no I/O. The figures come from scikit-learn through the family's adapter
+(``performance/sklearn.py``, which imports it only when a figure is computed), so importing this module stays
+cheap (the code location and sensors import it). The result is ``result.PerformanceResult``; the label join
+lives in ``labels.py``; the label-free estimate in ``estimation.py``.
 
 Decisions
 ---------
@@ -60,76 +62,78 @@ not on every day whose run reads it):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.families.performance import sklearn
+from monitoring_pipelines.families.performance.labels import CLASSES, LabelJoin, join_labels
+from monitoring_pipelines.families.performance.result import BAD_INPUT, FIGURES, PerformanceResult
+from monitoring_pipelines.plan.schema import MonitoringPlan
+
+__all__ = [
+    "BAD_INPUT",
+    "CLASSES",
+    "ECE_BINS",
+    "FIGURES",
+    "LabelJoin",
+    "PerformanceCalculator",
+    "PerformanceResult",
+    "compute",
+    "expected_calibration_error",
+    "join_labels",
+]
 
 _LABEL = "__monitoring_label__"
-_FIGURES = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier_score",
-    "expected_calibration_error",
-)
-BAD_INPUT = ("labels_duplicate_ids", "labels_out_of_classes", "scores_out_of_range")
-CLASSES = (0, 1)
 ECE_BINS = 10
 # the floats k/10, not linspace(0, 1, 11) (its 0.30000000000000004 would put a score of 0.3 in bin 2)
 _ECE_EDGES = np.arange(ECE_BINS + 1) / ECE_BINS
 
 
 @dataclass(frozen=True)
-class PerformanceResult:
-    """Performance figures of one day. Figures are None when the day is ``partial`` (see module doc);
-    the bad-input counts (``BAD_INPUT``) are always given."""
+class PerformanceCalculator:
+    """Realised performance of one day (the calculator protocol of ``families/base.py``). Nothing is learnt
+    from the reference (the label-free estimate's calibration is: ``estimation.EstimationCalculator``)."""
 
-    prediction_rows: int
-    labelled_rows: int
-    label_coverage: float | None
-    evaluated_rows: int
-    partial: bool
-    partial_reason: str | None
-    positive_rate: float | None = None
-    labels_duplicate_ids: int = 0
-    labels_out_of_classes: int = 0
-    scores_out_of_range: int = 0
-    roc_auc: float | None = None
-    pr_auc: float | None = None
-    accuracy: float | None = None
-    precision: float | None = None
-    recall: float | None = None
-    f1: float | None = None
-    log_loss: float | None = None
-    brier_score: float | None = None
-    expected_calibration_error: float | None = None
+    id_col: str
+    score_col: str
+    prediction_col: str
+    label_col: str
+    min_coverage: float
+    positive_class: int = 1
 
-    def metrics(self) -> list[MetricValue]:
-        """Every catalogued figure, None ones included (they are judged 'unknown')."""
-        values = {"labelled_rows": float(self.labelled_rows), "label_coverage": self.label_coverage}
-        values |= {name: getattr(self, name) for name in _FIGURES}
-        values |= {name: float(getattr(self, name)) for name in BAD_INPUT}
-        return [MetricValue(Family.PERFORMANCE, name, value) for name, value in values.items()]
+    @classmethod
+    def from_plan(cls, plan: MonitoringPlan) -> PerformanceCalculator:
+        """The plan's columns; the labels passed to ``calculate`` carry their id under the prediction log's
+        id column name. Without a label source: label column ``label``, coverage 1.0 (every day partial)."""
+        p, lab = plan.data.predictions, plan.data.labels
+        return cls(
+            id_col=p.id,
+            score_col=p.score,
+            prediction_col=p.prediction,
+            label_col=lab.label if lab else "label",
+            min_coverage=lab.min_coverage if lab else 1.0,
+            positive_class=plan.model.positive_class,
+        )
 
-    def headline(self) -> dict[str, float | str | None]:
-        return {
-            "roc_auc": self.roc_auc,
-            "f1": self.f1,
-            "expected_calibration_error": self.expected_calibration_error,
-            "label_coverage": self.label_coverage,
-            "labelled_rows": self.labelled_rows,
-            **{name: getattr(self, name) for name in BAD_INPUT},
-            "partial_reason": self.partial_reason,
-        }
+    def fit(self, reference: pd.DataFrame | None = None) -> PerformanceCalculator:
+        return self
+
+    def calculate(self, day: dt.date, predictions: pd.DataFrame, labels: pd.DataFrame) -> PerformanceResult:
+        """``compute`` on ``day``'s served predictions and the labels known so far."""
+        return compute(
+            predictions,
+            labels,
+            id_col=self.id_col,
+            score_col=self.score_col,
+            prediction_col=self.prediction_col,
+            label_col=self.label_col,
+            positive_class=self.positive_class,
+            min_coverage=self.min_coverage,
+        )
 
 
 def compute(
@@ -182,97 +186,15 @@ def compute(
     if reason:
         return PerformanceResult(**base, partial=True, partial_reason=reason)
 
-    from sklearn import metrics as skm
-
     probabilistic = out_of_range == 0
     return PerformanceResult(
         **base,
         partial=False,
         partial_reason=None,
         positive_rate=float(y_true.mean()),
-        roc_auc=float(skm.roc_auc_score(y_true, score)),
-        pr_auc=float(skm.average_precision_score(y_true, score)),
-        accuracy=float(skm.accuracy_score(y_true, y_pred)),
-        precision=float(skm.precision_score(y_true, y_pred, zero_division=0)),
-        recall=float(skm.recall_score(y_true, y_pred, zero_division=0)),
-        f1=float(skm.f1_score(y_true, y_pred, zero_division=0)),
-        log_loss=float(skm.log_loss(y_true, score, labels=[0, 1])) if probabilistic else None,
-        brier_score=float(skm.brier_score_loss(y_true, score, pos_label=1)) if probabilistic else None,
+        **sklearn.classification_figures(y_true, y_pred, score, probabilistic=probabilistic),
         expected_calibration_error=expected_calibration_error(y_true, score) if probabilistic else None,
     )
-
-
-@dataclass(frozen=True)
-class LabelJoin:
-    """The day's prediction rows that have a usable label, and what was left out on the way (module doc,
-    "Bad input"). ``rows`` keeps the prediction order and holds ``id_col``, the requested columns (all, in
-    their order, by default) and the label (under ``as_col``, last), as an inner ``merge`` would."""
-
-    rows: pd.DataFrame
-    duplicate_ids: int
-    out_of_classes: int
-
-
-def join_labels(
-    predictions: pd.DataFrame,
-    labels: pd.DataFrame,
-    *,
-    id_col: str,
-    label_col: str,
-    columns: list[str] | None = None,
-    as_col: str | None = None,
-) -> LabelJoin:
-    """Join one day's ``predictions`` with ``labels`` (id + label, from any day) by the rules of this module:
-    missing labels are not labels, the last row of an id wins, labels outside ``CLASSES`` are left out;
-    relabelled ids and out-of-class labels of the day's ids are counted.
-
-    ``columns``: the prediction columns to keep (default: all); ``as_col``: the name of the label column in
-    ``rows`` (default ``label_col``). The fairness and comparison steps can use this so that they rest on
-    the same labels as the performance figures (and join in one pass instead of ``DataFrame.merge``).
-    """
-    as_col = as_col or label_col
-    keep = [c for c in (columns if columns is not None else predictions.columns) if c != id_col]
-    if as_col in (id_col, *keep):
-        raise ValueError(f"the label column name {as_col!r} is taken by a prediction column: pass another as_col")
-    # no column selection when every column is kept: on a wide day that would be one more full copy
-    left = predictions if columns is None else predictions[[id_col, *keep]]
-    known = labels.loc[labels[label_col].notna(), [id_col, label_col]]
-    left_ids, label_ids = left[id_col], known[id_col]
-    if is_numeric_dtype(left_ids) != is_numeric_dtype(label_ids):
-        # an int id in one table and a string id in the other: pandas refuses to merge; compare as text
-        left_ids, label_ids = left_ids.astype(str), label_ids.astype(str)
-
-    index = pd.Index(left_ids)
-    if not index.is_unique:  # the quality step blocks such a day; still give the merge's answer
-        return _join_by_merge(
-            left.assign(**{id_col: left_ids}), known.assign(**{id_col: label_ids}), id_col, label_col, as_col
-        )
-    # one hash pass: the prediction row of every label row (-1: another day's id); the rest is integer work
-    pos = index.get_indexer(label_ids)
-    mine = pos >= 0
-    pos, values = pos[mine], known[label_col].to_numpy()[mine]  # label rows of this day's ids, in input order
-    repeated = pd.Series(pos).duplicated(keep="last").to_numpy()  # True on every row but the one that wins
-    duplicate_ids = int(np.unique(pos[repeated]).size)
-    pos, values = pos[~repeated], values[~repeated]
-    in_classes = _in_classes(pd.Series(values, dtype=known[label_col].dtype))
-    pos, values = pos[in_classes], values[in_classes]
-    order = np.argsort(pos, kind="stable")  # prediction order, as an inner merge on unique left keys gives
-    rows = left.take(pos[order])  # the one copy of the day's columns (take: a new frame, not a view)
-    rows.index = pd.RangeIndex(len(rows))  # reset_index would copy every column once more
-    rows[as_col] = pd.array(values[order], dtype=known[label_col].dtype)
-    return LabelJoin(rows=rows, duplicate_ids=duplicate_ids, out_of_classes=int(np.count_nonzero(~in_classes)))
-
-
-def _join_by_merge(left: pd.DataFrame, known: pd.DataFrame, id_col: str, label_col: str, as_col: str) -> LabelJoin:
-    """``join_labels`` when the day repeats a prediction id: every prediction row of the id gets the label."""
-    known = known.rename(columns={label_col: as_col})
-    mine = known[known[id_col].isin(left[id_col])]
-    repeated = mine[id_col].duplicated(keep="last")
-    duplicate_ids = int(mine.loc[repeated, id_col].nunique())
-    mine = mine[~repeated]
-    in_classes = _in_classes(mine[as_col])
-    rows = left.merge(mine[in_classes], on=id_col, how="inner")
-    return LabelJoin(rows=rows, duplicate_ids=duplicate_ids, out_of_classes=int(np.count_nonzero(~in_classes)))
 
 
 def expected_calibration_error(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -288,14 +210,6 @@ def expected_calibration_error(y_true: np.ndarray, score: np.ndarray) -> float:
     bins = np.minimum(np.searchsorted(_ECE_EDGES, score, side="right") - 1, ECE_BINS - 1)
     gap = np.bincount(bins, weights=y, minlength=ECE_BINS) - np.bincount(bins, weights=score, minlength=ECE_BINS)
     return float(np.abs(gap).sum() / score.size)
-
-
-def _in_classes(values: pd.Series) -> np.ndarray:
-    """Whether each (non-missing) label equals one of ``CLASSES`` by value (1, 1.0, True: yes; "1": no)."""
-    hit = np.zeros(len(values), dtype=bool)
-    for cls in CLASSES:
-        hit |= (values == cls).to_numpy(dtype=bool, na_value=False)
-    return hit
 
 
 def _partial_reason(n_pred: int, coverage: float | None, min_coverage: float, y_true: np.ndarray) -> str | None:

@@ -9,17 +9,35 @@
 3. Expected ROC AUC: every row counts as a positive with weight p_i and as a negative with weight 1 − p_i, and
    the ROC AUC of that weighted sample is computed (expected TPR and FPR at every threshold, trapezoids).
 
+``EstimationCalculator`` follows ``families/base.py``: ``fit`` = the calibration (step 1) on the reference,
+``calculate`` = the estimate of one day (steps 2 and 3). scikit-learn (isotonic regression, weighted ROC AUC)
+is reached through the family's adapter ``sklearn.py``.
+
 The estimate is right as long as the relation between score and outcome holds (covariate shift is fine,
 concept drift is not); docs/performance.md gives its measured error on the demo.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.families.performance import sklearn
+from monitoring_pipelines.families.performance.result import EstimatedPerformance
+from monitoring_pipelines.plan.schema import MonitoringPlan
+
+__all__ = [
+    "Calibration",
+    "EstimatedPerformance",
+    "EstimationCalculator",
+    "estimate",
+    "expected_roc_auc",
+    "fit_calibration",
+]
 
 
 @dataclass(frozen=True)
@@ -36,37 +54,12 @@ class Calibration:
 
 def fit_calibration(scores: np.ndarray, positives: np.ndarray) -> Calibration:
     """Fit on reference rows: ``scores`` in [0, 1] and ``positives`` (1 = positive class, 0 = not)."""
-    from sklearn.isotonic import IsotonicRegression
-
     scores, positives = np.asarray(scores, dtype=float), np.asarray(positives, dtype=float)
     keep = ~np.isnan(scores) & ~np.isnan(positives)
     if keep.sum() < 2 or len(np.unique(positives[keep])) < 2:
         raise ValueError("calibration needs labelled reference rows of both classes")
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[keep], positives[keep])
-    return Calibration(
-        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_), int(keep.sum())
-    )
-
-
-@dataclass(frozen=True)
-class EstimatedPerformance:
-    rows: int
-    roc_auc: float | None = None
-    accuracy: float | None = None
-    precision: float | None = None
-    recall: float | None = None
-    f1: float | None = None
-
-    def metrics(self) -> list[MetricValue]:
-        f = Family.PERFORMANCE_ESTIMATED
-        return [
-            MetricValue(f, "estimated_rows", float(self.rows)),
-            MetricValue(f, "roc_auc", self.roc_auc),
-            MetricValue(f, "accuracy", self.accuracy),
-            MetricValue(f, "precision", self.precision),
-            MetricValue(f, "recall", self.recall),
-            MetricValue(f, "f1", self.f1),
-        ]
+    x, y = sklearn.isotonic_knots(scores[keep], positives[keep])
+    return Calibration(tuple(float(v) for v in x), tuple(float(v) for v in y), int(keep.sum()))
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -95,11 +88,53 @@ def estimate(scores: np.ndarray, predicted_positive: np.ndarray, calibration: Ca
 
 def expected_roc_auc(scores: np.ndarray, probabilities: np.ndarray) -> float | None:
     """ROC AUC of the sample where each row is a positive with weight p and a negative with weight 1 - p."""
-    from sklearn.metrics import roc_auc_score
-
     p = np.asarray(probabilities, dtype=float)
     if p.sum() <= 0 or (1 - p).sum() <= 0:
         return None
     s = np.asarray(scores, dtype=float)
     y = np.r_[np.ones(len(s)), np.zeros(len(s))]
-    return float(roc_auc_score(y, np.r_[s, s], sample_weight=np.r_[p, 1 - p]))
+    return sklearn.weighted_roc_auc(y, np.r_[s, s], np.r_[p, 1 - p])
+
+
+@dataclass(frozen=True)
+class EstimationCalculator:
+    """The label-free estimate (the calculator protocol of ``families/base.py``): ``fit`` calibrates on the
+    reference rows with a score and a label, once per champion version; ``calculate`` estimates one day."""
+
+    score_col: str
+    prediction_col: str
+    label_col: str
+    positive_class: int = 1
+    calibration: Calibration | None = None
+
+    @classmethod
+    def from_plan(cls, plan: MonitoringPlan, calibration: Calibration | None = None) -> EstimationCalculator:
+        """The plan's score and prediction columns and the reference's label column; ``calibration``: one
+        fitted earlier (the ``reference_profile`` asset keeps it), so ``calculate`` needs no ``fit``."""
+        return cls(
+            score_col=plan.data.predictions.score,
+            prediction_col=plan.data.predictions.prediction,
+            label_col=plan.data.reference.label,
+            positive_class=plan.model.positive_class,
+            calibration=calibration,
+        )
+
+    def fit(self, reference: pd.DataFrame) -> EstimationCalculator:
+        """Calibrate on the reference rows that have both a score and a label (ValueError without both
+        classes among them)."""
+        rows = reference[reference[self.score_col].notna() & reference[self.label_col].notna()]
+        calibration = fit_calibration(
+            rows[self.score_col].to_numpy(dtype=float),
+            (rows[self.label_col] == self.positive_class).to_numpy(dtype=float),
+        )
+        return dataclasses.replace(self, calibration=calibration)
+
+    def calculate(self, day: dt.date, served: pd.DataFrame) -> EstimatedPerformance:
+        """The estimate of ``day`` from its served rows (those with a score)."""
+        if self.calibration is None:
+            raise ValueError(f"the label-free estimate of {day} needs a calibration: fit the calculator first")
+        return estimate(
+            served[self.score_col].to_numpy(dtype=float),
+            (served[self.prediction_col] == self.positive_class).to_numpy(),
+            self.calibration,
+        )

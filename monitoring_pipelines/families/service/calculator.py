@@ -1,6 +1,6 @@
 """Service health of one day of the prediction log: volume, throughput, latency, errors, model version.
 
-Pure computation: no Dagster, no I/O, numpy and pandas only.
+Pure computation: no Dagster, no I/O, numpy and pandas only. The result is ``result.ServiceResult``.
 
 Decisions
 ---------
@@ -23,6 +23,7 @@ Decisions
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,49 +31,50 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.judge.metrics import Family, MetricValue
+from monitoring_pipelines.families.service.result import FIGURES, ServiceResult
+from monitoring_pipelines.plan.schema import MonitoringPlan
+
+__all__ = ["FIGURES", "SECONDS_PER_DAY", "ServiceCalculator", "ServiceResult", "compute"]
 
 SECONDS_PER_DAY = 86_400
-_FIGURES = (
-    "request_count",
-    "throughput_avg_rps",
-    "throughput_peak_rps",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "error_rate",
-    "version_mismatch_rows",
-)
 
 
 @dataclass(frozen=True)
-class ServiceResult:
-    request_count: int
-    throughput_avg_rps: float | None = None
-    throughput_peak_rps: float | None = None
-    peak_minute: str | None = None
-    unparsed_timestamps: int | None = None
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    latency_p99_ms: float | None = None
-    latency_max_ms: float | None = None
-    error_count: int | None = None
-    error_rate: float | None = None
-    version_mismatch_rows: int | None = None
+class ServiceCalculator:
+    """Service health of one day (the calculator protocol of ``families/base.py``); nothing is learnt from
+    the reference. ``expected_version`` is the champion's version, known per run, so ``calculate`` takes it."""
 
-    def metrics(self) -> list[MetricValue]:
-        return [MetricValue(Family.SERVICE, m, _float(getattr(self, m))) for m in _FIGURES]
+    timestamp_col: str
+    latency_col: str | None
+    status_col: str | None
+    ok_status: str
+    version_col: str | None
 
-    def headline(self) -> dict[str, float | str | None]:
-        return {
-            "request_count": self.request_count,
-            "latency_p99_ms": self.latency_p99_ms,
-            "error_rate": self.error_rate,
-            "throughput_peak_rps": self.throughput_peak_rps,
-            "peak_minute": self.peak_minute,
-            "version_mismatch_rows": self.version_mismatch_rows,
-        }
+    @classmethod
+    def from_plan(cls, plan: MonitoringPlan) -> ServiceCalculator:
+        p = plan.data.predictions
+        return cls(
+            timestamp_col=p.timestamp,
+            latency_col=p.latency_ms,
+            status_col=p.status,
+            ok_status=p.ok_status,
+            version_col=p.model_version,
+        )
+
+    def fit(self, reference: pd.DataFrame | None = None) -> ServiceCalculator:
+        return self
+
+    def calculate(self, day: dt.date, log: pd.DataFrame, *, expected_version: str | None) -> ServiceResult:
+        """``compute`` on ``day``'s prediction log (every row, failed requests included)."""
+        return compute(
+            log,
+            timestamp_col=self.timestamp_col,
+            latency_col=self.latency_col,
+            status_col=self.status_col,
+            ok_status=self.ok_status,
+            version_col=self.version_col,
+            expected_version=expected_version,
+        )
 
 
 def compute(
@@ -149,7 +151,3 @@ def _equals(values: pd.Series, expected: str) -> pd.Series:
         except ValueError:
             return pd.Series(False, index=values.index)  # a number can never equal a non-numeric expected value
     return (values.notna() & (values.astype(str) == str(expected))).astype(bool)
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
