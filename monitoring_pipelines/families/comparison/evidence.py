@@ -17,7 +17,6 @@ from monitoring_pipelines.families.comparison.names import (
     segment,
 )
 from monitoring_pipelines.families.comparison.result import DayEvidence, Evidence
-from monitoring_pipelines.families.quality import names as quality
 from monitoring_pipelines.plan.schema import MonitoringPlan
 from monitoring_pipelines.store.metric_store import MetricStore
 
@@ -91,13 +90,6 @@ def stored_evidence(
         rows = pd.concat(
             [rows[~rows["partition_date"].isin(set(current["partition_date"]))], current], ignore_index=True
         )
-    checks = store.rows(
-        plan.name,
-        family=quality.FAMILY.value,
-        metric=quality.Metric.BLOCKING_FAILED_CHECKS.value,
-        start=since,
-        end=through,
-    )
-    blocked = {d for d, v in zip(checks["partition_date"], checks["value"]) if pd.notna(v) and v > 0}
+    blocked = store.blocked_days(plan.name, start=since, end=through)
     min_coverage = plan.data.labels.min_coverage if plan.data.labels else 1.0
     return accumulate(rows, role=role, version=ref.version, since=since, min_coverage=min_coverage, blocked=blocked)
