@@ -83,14 +83,14 @@ def evidently_drift(ref: pd.DataFrame, cur: pd.DataFrame) -> dict:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from monitoring_pipelines.families.drift.calculator import _per_column
+    from monitoring_pipelines.families.drift.evidently import per_column
 
     definition = DataDefinition(numerical_columns=NUM, categorical_columns=CAT)
     report = Report([DataDriftPreset(columns=NUM + CAT)], include_tests=True)
     snapshot = report.run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition)
     )
-    return _per_column(snapshot.dict())
+    return per_column(snapshot.dict())
 
 
 # --- measurement: one fresh process per (step, size), so no step inherits another's heap --------------------

@@ -30,6 +30,7 @@ from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError, PlanError
 from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.families.drift import evidently as drift_report
 from monitoring_pipelines.judge.metrics import Family
 from monitoring_pipelines.plan.schema import ColumnDriftTest, DriftSettings
 
@@ -115,7 +116,7 @@ def evidently(ref: pd.DataFrame, cur: pd.DataFrame, plan, methods=None, threshol
             Dataset.from_pandas(cur[cols], data_definition=definition),
             Dataset.from_pandas(ref[cols], data_definition=definition),
         )
-    return drift._per_column(snapshot.dict())
+    return drift_report.per_column(snapshot.dict())
 
 
 def assert_equals_evidently(result, theirs: dict) -> None:
@@ -275,13 +276,13 @@ def test_html_report_to_local_path(shifted, html_file):
 
 
 def test_report_sample_is_seeded_and_every_figure_uses_all_rows(profile, rows, plan, monkeypatch):
-    monkeypatch.setattr(drift, "REPORT_ROWS", 1500)
+    monkeypatch.setattr(drift_report, "REPORT_ROWS", 1500)
     day = rows.iloc[25_000:29_000].reset_index(drop=True)
     result = run(profile, day, plan)
     assert (result.current_rows, result.evaluated_rows, result.report_rows) == (4000, 4000, 1500)
     again = run(profile, day, plan)
     pd.testing.assert_frame_equal(result.report_sample, again.report_sample)
-    positions = np.sort(np.random.default_rng(drift.REPORT_SEED).choice(4000, 1500, replace=False))
+    positions = np.sort(np.random.default_rng(drift_report.REPORT_SEED).choice(4000, 1500, replace=False))
     assert result.report_sample["age"].tolist() == day["age"].iloc[positions].tolist()
     got = by_column(result)["hours_per_week"].score
     assert got == pytest.approx(

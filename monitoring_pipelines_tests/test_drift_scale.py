@@ -19,7 +19,9 @@ import pytest
 from monitoring_pipelines.data import reference, sources
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.families.base import FamilyResult
 from monitoring_pipelines.families.drift import calculator as drift
+from monitoring_pipelines.families.drift import evidently as drift_report
 from monitoring_pipelines.plan.schema import ColumnDriftTest, DriftSettings
 
 DAY = dt.date(2026, 1, 5)
@@ -81,7 +83,7 @@ def assert_same(columnar: drift.DriftResult, in_memory: drift.DriftResult) -> No
     ],
 )
 def test_one_file_of_several_row_groups_equals_the_in_memory_path(tmp_path, rows, profile, plan, chosen, monkeypatch):
-    monkeypatch.setattr(drift, "REPORT_ROWS", 700)  # the day has more rows than the report's sample
+    monkeypatch.setattr(drift_report, "REPORT_ROWS", 700)  # the day has more rows than the report's sample
     p = folder_plan(plan, str(tmp_path))
     p = p.model_copy(
         update={
@@ -98,6 +100,17 @@ def test_one_file_of_several_row_groups_equals_the_in_memory_path(tmp_path, rows
     assert_same(columnar, in_memory)
     assert "age" in {f.column for f in columnar.drifted} or chosen  # wasserstein flags 2 years older
     assert {c: (f.method, f.threshold) for c, f in ((f.column, f) for f in columnar.features) if c in chosen} == chosen
+    # the family's calculator: fitted on the reference rows, reading the day itself
+    fitted = drift.DriftCalculator(p).fit(rows.iloc[:10_000].reset_index(drop=True), "1")
+    assert fitted.reference_rows == profile.row_count and fitted.reference.keys() == profile.drift_reference.keys()
+    result = fitted.calculate(DAY)
+    assert_same(result, columnar)
+    assert isinstance(result, FamilyResult)
+    assert result.headline() == {
+        "share_of_drifted_features": columnar.share,
+        "drifted_features": float(len(columnar.drifted)),
+        "prediction_drift_score": columnar.prediction.score,
+    }
 
 
 def test_several_files_of_a_day_equal_the_in_memory_path(tmp_path, rows, profile, plan):

@@ -1,7 +1,7 @@
 """drift_stats reproduces Evidently 0.7's default drift test: method, threshold, score and decision per column.
 
 Every scenario runs Evidently's own ``DataDriftPreset`` (explicit DataDefinition, ``include_tests=True``,
-parsed by ``drift._per_column`` as the adapter does) on real UCI Adult rows and compares it with
+parsed by ``evidently.per_column`` as the adapter does) on real UCI Adult rows and compares it with
 ``drift_stats`` fitted on the same reference; scores must agree to 1e-9 relative. Each score is also
 recomputed from the cleaned pandas columns with scipy directly.
 
@@ -22,7 +22,7 @@ from scipy.spatial.distance import jensenshannon
 
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.families.drift import stats as drift_stats
-from monitoring_pipelines.families.drift.calculator import _per_column
+from monitoring_pipelines.families.drift.evidently import per_column
 
 NUM = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week", "hours_band", "is_male"]
 CAT = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex", "native_country"]
@@ -99,7 +99,7 @@ def evidently_results(scenarios) -> dict[str, dict]:
                 Dataset.from_pandas(cur[NUM + CAT], data_definition=definition),
                 Dataset.from_pandas(ref[NUM + CAT], data_definition=definition),
             )
-        out[name] = _per_column(snapshot.dict())
+        out[name] = per_column(snapshot.dict())
     return out
 
 

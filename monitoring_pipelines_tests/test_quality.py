@@ -16,6 +16,7 @@ import pytest
 from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
+from monitoring_pipelines.families.base import FamilyResult
 from monitoring_pipelines.families.quality import calculator as quality
 from monitoring_pipelines.judge.metrics import Family
 from monitoring_pipelines.plan.schema import Features
@@ -721,6 +722,19 @@ def test_parquet_day_read_in_chunks_equals_the_frame(damaged, profile, tmp_path)
     assert len(frame) == N_DAY
     streamed = quality.validate_parquet(p, profile, d, recent_row_counts=RECENT, chunk_rows=300)
     assert_same_outcomes(streamed, quality.validate_single(frame, p, profile, recent_row_counts=RECENT))
+    # the family's calculator: fitted on the profile, reading the day itself (one chunk here: the whole-frame path)
+    fitted = quality.QualityCalculator(p).fit(profile)
+    result = fitted.calculate(d, recent_row_counts=RECENT)
+    assert_same_outcomes(result, streamed)
+    assert isinstance(result, FamilyResult)
+    assert result.headline() == {
+        "row_count": N_DAY,
+        "failed_checks": len(result.failed),
+        "blocking_failed_checks": len(result.blocking_failed),
+    }
+    assert len(result.failed) > len(result.blocking_failed) > 0
+    with pytest.raises(ValueError, match=r"model adult_income: the quality calculator is not fitted"):
+        quality.QualityCalculator(p).calculate(d)
     with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-06: prediction file not found"):
         quality.validate_parquet(p, profile, dt.date(2026, 1, 6))
 

@@ -8,11 +8,13 @@ import posixpath
 import uuid
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from monitoring_pipelines.data.sources import label_state, read_labels, read_predictions, read_table
+from monitoring_pipelines.data.reader import FrameDay, ParquetDay, open_day
+from monitoring_pipelines.data.sources import MissingDayError, label_state, read_labels, read_predictions, read_table
 from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.plan.schema import BUNDLED_PLANS_DIR, MonitoringPlan, parse_plan, read_yaml
 
@@ -234,6 +236,63 @@ def test_empty_day_gives_an_empty_frame_with_the_columns(tmp_path, fmt):
 def test_day_must_be_a_date(tmp_path):
     with pytest.raises(TypeError):
         read_predictions(make_plan({"source": "parquet", "path": str(tmp_path)}), dt.datetime(2026, 1, 5))
+
+
+# --------------------------------------------------------------------------------------------------------
+# the day reader (data.reader): what the families read, equal to read_predictions
+
+
+def test_parquet_day_reader_gives_read_predictions_values_column_by_column_and_chunk_by_chunk(tmp_path):
+    """Two files, several row groups each, rows of the neighbouring days, nulls: every way of reading the day
+    gives read_predictions' rows, numbered 0..n-1, and no chunk is larger than asked."""
+    first = log_frame(pd.date_range("2026-01-04 20:00", periods=12, freq="h", tz="UTC"), "a")
+    second = log_frame(pd.date_range("2026-01-05 18:00", periods=9, freq="h", tz="UTC"), "b")
+    first.loc[[5, 7], "age"] = np.nan
+    second.loc[[1], "occupation"] = None
+    for name, frame in (("log-a", first), ("log-b", second)):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False, row_group_size=4)
+    plan = make_plan({"source": "parquet", "path": f"{tmp_path}/log-*.parquet"})
+    whole = read_predictions(plan, DAY)
+    day = open_day(plan, DAY)
+    assert isinstance(day, ParquetDay)
+    assert day.rows == len(whole) == 8 + 6
+    assert day.columns == list(whole.columns)
+    pd.testing.assert_series_equal(day.column("age"), whole["age"], check_names=False)
+    occupation = day.column("occupation")
+    assert isinstance(occupation.dtype, pd.CategoricalDtype)  # text as a dictionary: compact
+    assert occupation.astype(object).where(occupation.notna(), None).tolist() == whole["occupation"].tolist()
+    assert day.column("no_such_column") is None
+    columns = ["request_id", "age", "occupation"]
+    chunks = list(day.chunks(columns, 3))
+    assert max(len(c) for c in chunks) <= 3 and len(chunks) >= 5  # row groups of 4 rows, cut at 3
+    pd.testing.assert_frame_equal(pd.concat(chunks), whole[columns])
+    pd.testing.assert_frame_equal(day.frame(columns), whole[columns])
+    assert day.null_counts(["age", "occupation", "no_such_column"]) == {"age": 2, "occupation": 1}
+    assert list(day.empty().columns) == list(whole.columns) and len(day.empty()) == 0
+
+
+def test_other_sources_are_read_whole_and_chunked_by_fixed_rows(tmp_path):
+    write(tmp_path / "2026-01-05.csv", day_rows("cur", n=5), "csv")
+    plan = make_plan({"source": "csv", "path": str(tmp_path)})
+    day = open_day(plan, DAY)
+    assert isinstance(day, FrameDay)
+    whole = read_predictions(plan, DAY)
+    assert [len(c) for c in day.chunks(["request_id"], 2)] == [2, 2, 1]
+    pd.testing.assert_frame_equal(day.frame(["request_id", "age"]), whole[["request_id", "age"]])
+    assert day.rows == 5 and day.column("request_id").tolist() == whole["request_id"].tolist()
+
+
+def test_parquet_day_reader_fails_like_read_predictions(tmp_path):
+    plan = make_plan({"source": "parquet", "path": str(tmp_path)})
+    with pytest.raises(MissingDayError, match=r"model adult_income, day 2026-01-05: prediction file not found"):
+        open_day(plan, DAY)
+    write(tmp_path / "2026-01-05.parquet", day_rows("cur").drop(columns=["age"]))
+    with pytest.raises(DataSourceError, match=r"model adult_income, day 2026-01-05: file .* lacks column\(s\) age"):
+        open_day(plan, DAY)
+    (tmp_path / "2026-01-05.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(DataSourceError, match=r"cannot read parquet file .*2026-01-05.parquet") as err:
+        open_day(plan, DAY)
+    assert err.value.__cause__ is not None
 
 
 # --------------------------------------------------------------------------------------------------------

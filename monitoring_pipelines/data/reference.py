@@ -19,8 +19,8 @@ from monitoring_pipelines.families.drift.stats import ReferenceColumnStats
 from monitoring_pipelines.families.performance.estimation import Calibration, fit_calibration
 from monitoring_pipelines.plan.schema import MonitoringPlan
 
-# Rows kept for the HTML drift report, which shows a seeded drift.REPORT_ROWS of them (decisions use
-# ``drift_reference``, fitted on every row).
+# Rows kept for the HTML drift report, which shows a seeded REPORT_ROWS of them (families/drift/evidently.py;
+# decisions use ``drift_reference``, fitted on every row).
 REFERENCE_SAMPLE_ROWS = 50_000
 
 

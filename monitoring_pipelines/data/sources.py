@@ -22,6 +22,8 @@ compares them the same way). On SQLite, timestamps must be ISO-8601 text in UTC,
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -43,7 +45,7 @@ FORMATS = ("parquet", "csv")
 _GLOB = re.compile(r"[*?\[]")
 _DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 # pandas and pyarrow report bad input as ValueError subclasses or ArrowException; I/O trouble is OSError.
-_READ_ERRORS = (OSError, ValueError, pa.ArrowException)
+READ_ERRORS = (OSError, ValueError, pa.ArrowException)
 _SQL_TS = sa.DateTime(timezone=True)
 # fsspec implementations name the modification time differently (local/memory, S3, Azure, GCS).
 _MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "created")
@@ -68,24 +70,52 @@ def read_predictions(plan: MonitoringPlan, day: dt.date) -> pd.DataFrame:
     timestamp cannot be parsed, or the database cannot be queried.
     """
     src = plan.data.predictions
-    ctx = _context(plan, day)
-    start, end = _day_start(day), _day_start(day + dt.timedelta(days=1))
+    ctx = day_context(plan, day)
+    start, end = day_window(day)
     if src.source == "sql":
         where = _describe_sql(src)
         df = _sql_select(src, "data.predictions", ctx, src.timestamp, start, end)
         _require(df, plan.logged_columns, ctx, where)
-        df[src.timestamp] = _utc(df[src.timestamp], ctx, where)
+        df[src.timestamp] = utc_timestamps(df[src.timestamp], ctx, where)
         return df
 
-    files = _locate(plan, src, "data.predictions.path")
     frames = []
-    for path in _prediction_files(files, day, ctx):
-        where = f"file {files.show(path)}"
-        df = _read(files.fs, path, src.source, ctx, files.show(path))
+    for file in prediction_day_files(plan, day):
+        where = f"file {file.shown}"
+        df = _read(file.fs, file.path, src.source, ctx, file.shown)
         _require(df, plan.logged_columns, ctx, where)
-        df[src.timestamp] = _utc(df[src.timestamp], ctx, where)
+        df[src.timestamp] = utc_timestamps(df[src.timestamp], ctx, where)
         frames.append(df[(df[src.timestamp] >= start) & (df[src.timestamp] < end)])
     return _concat(frames)
+
+
+@dataclass(frozen=True)
+class DayFile:
+    """One file of a day's prediction log: its filesystem, its path there, and how messages name it."""
+
+    fs: fsspec.AbstractFileSystem
+    path: str
+    shown: str
+
+
+def prediction_day_files(plan: MonitoringPlan, day: dt.date) -> list[DayFile]:
+    """The files of a file source (``parquet`` or ``csv``) that hold ``day``'s predictions, in read order
+    (folder, ``{date}`` template or glob, as ``read_predictions`` reads them). Raises ``MissingDayError`` when
+    there is none; rows of other days inside them are the caller's to drop (``day_window``)."""
+    files = _locate(plan, plan.data.predictions, "data.predictions.path")
+    return [DayFile(files.fs, path, files.show(path)) for path in _prediction_files(files, day, day_context(plan, day))]
+
+
+def day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the UTC day, tz-aware: the rows of ``day`` in every source."""
+    return _day_start(day), _day_start(day + dt.timedelta(days=1))
+
+
+def day_context(plan: MonitoringPlan, day: dt.date) -> str:
+    """``model <name>, day <ISO day>``: how every message about a model-day starts."""
+    if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
+        raise TypeError(f"day must be a datetime.date, not {type(day).__name__}")
+    return f"model {plan.name}, day {day.isoformat()}"
 
 
 def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = False) -> pd.DataFrame:
@@ -106,7 +136,7 @@ def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = F
     while they drop missing labels first and take the latest non-missing one.
     """
     src = _label_source(plan)
-    ctx = _context(plan, day)
+    ctx = day_context(plan, day)
     start = _day_start(day)
     columns = [src.id, src.label, src.labelled_at]
     frames = []
@@ -114,7 +144,7 @@ def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = F
         where = _describe_sql(src)
         df = _sql_select(src, "data.labels", ctx, src.labelled_at, start)
         _require(df, columns, ctx, where)
-        frames.append(df[columns].assign(**{src.labelled_at: _utc(df[src.labelled_at], ctx, where)}))
+        frames.append(df[columns].assign(**{src.labelled_at: utc_timestamps(df[src.labelled_at], ctx, where)}))
     else:
         files = _locate(plan, src, "data.labels.path")
         if files.dated:
@@ -125,7 +155,7 @@ def read_labels(plan: MonitoringPlan, day: dt.date, *, keep_duplicates: bool = F
             where = f"file {files.show(path)}"
             df = _read(files.fs, path, src.source, ctx, files.show(path))
             _require(df, columns, ctx, where)
-            df = df[columns].assign(**{src.labelled_at: _utc(df[src.labelled_at], ctx, where)})
+            df = df[columns].assign(**{src.labelled_at: utc_timestamps(df[src.labelled_at], ctx, where)})
             frames.append(df[df[src.labelled_at] >= start])
     if not frames:
         return pd.DataFrame(
@@ -201,14 +231,16 @@ def new_label_ids(plan: MonitoringPlan, before: dict[str, str], now: dict[str, s
         df = _sql_select(src, "data.labels", ctx, src.labelled_at, start)
         _require(df, columns, ctx, _describe_sql(src))
         df = df[columns]
-        df = df.assign(**{src.labelled_at: _utc(df[src.labelled_at], ctx, _describe_sql(src))})
+        df = df.assign(**{src.labelled_at: utc_timestamps(df[src.labelled_at], ctx, _describe_sql(src))})
         return df[df[src.labelled_at] > start] if since else df
     files = _locate(plan, src, "data.labels.path")
     frames = []
     for path in sorted(p for p, fp in now.items() if before.get(p) != fp):
         df = _read(files.fs, path, src.source, ctx, files.show(path))
         _require(df, columns, ctx, f"file {files.show(path)}")
-        frames.append(df[columns].assign(**{src.labelled_at: _utc(df[src.labelled_at], ctx, files.show(path))}))
+        frames.append(
+            df[columns].assign(**{src.labelled_at: utc_timestamps(df[src.labelled_at], ctx, files.show(path))})
+        )
     if not frames:
         return pd.DataFrame({src.id: pd.Series(dtype=object), src.labelled_at: pd.Series(dtype="datetime64[ns, UTC]")})
     return _concat(frames)
@@ -243,9 +275,6 @@ def prediction_days_of(
 
 def state_token(state: dict[str, str]) -> str:
     """A short, stable digest of a ``label_state`` (for run keys)."""
-    import hashlib
-    import json
-
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -338,7 +367,7 @@ def _read(fs: fsspec.AbstractFileSystem, path: str, fmt: str, ctx: str, shown: s
     try:
         with fs.open(path, "rb") as f:
             return pd.read_parquet(f) if fmt == "parquet" else pd.read_csv(f)
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         prefix = f"{ctx}: " if ctx else ""
         raise DataSourceError(f"{prefix}cannot read {fmt} file {shown}: {type(exc).__name__}: {exc}") from exc
 
@@ -416,12 +445,6 @@ def _sql_select(
 # shared
 
 
-def _context(plan: MonitoringPlan, day: dt.date) -> str:
-    if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
-        raise TypeError(f"day must be a datetime.date, not {type(day).__name__}")
-    return f"model {plan.name}, day {day.isoformat()}"
-
-
 def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
@@ -438,8 +461,9 @@ def _require(df: pd.DataFrame, columns: list[str], ctx: str, where: str) -> None
         raise DataSourceError(f"{ctx}: {where} lacks column(s) {', '.join(missing)}")
 
 
-def _utc(values: pd.Series, ctx: str, where: str) -> pd.Series:
-    """Timestamps as tz-aware UTC; naive ones are taken as UTC."""
+def utc_timestamps(values: pd.Series, ctx: str, where: str) -> pd.Series:
+    """Timestamps as tz-aware UTC; naive ones are taken as UTC. Numbers, and text that is not ISO-8601, raise
+    ``DataSourceError`` naming ``ctx``, ``where`` and the column."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(values.dtype):
