@@ -120,8 +120,8 @@ def worker(step: str, folder: Path, repeat: int) -> None:
     warnings.filterwarnings("ignore")  # GX's import chatter (library-facts.md)
     importlib.import_module("great_expectations")  # import cost out of the timing
 
-    from monitoring_pipelines.data.reference import build_profile
     from monitoring_pipelines.families.quality import calculator as quality
+    from monitoring_pipelines.profiling import build_profile
 
     plan = plan_for(folder)
     profile = build_profile(pd.read_parquet(folder / "reference.parquet"), plan, "1")

@@ -26,7 +26,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from monitoring_pipelines.data import reference
+from monitoring_pipelines import profiling
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError, PlanError
 from monitoring_pipelines.families.drift import calculator as drift
@@ -53,7 +53,7 @@ def ref(rows):
 @pytest.fixture(scope="module")
 def profile(ref, plan):
     """What the pipeline passes: the reference profile, drift statistics fitted on all 20,000 rows."""
-    return reference.build_profile(ref, plan, "1")
+    return profiling.build_profile(ref, plan, "1")
 
 
 def run(profile, current, plan, day=DAY):
@@ -298,7 +298,7 @@ def small(rows, plan):
     ref_small = rows.iloc[30_000:30_800].reset_index(drop=True)
     cur = rows.iloc[31_000:33_000].reset_index(drop=True)
     cur = cur.assign(age=cur["age"] + 10)
-    prof = reference.build_profile(ref_small, plan, "1")
+    prof = profiling.build_profile(ref_small, plan, "1")
     result = run(prof, cur, plan)
     try:
         with warnings.catch_warnings():  # Evidently's chi-square divides by a zero expected count (see below)
@@ -359,7 +359,7 @@ def test_small_reference_uses_chi_square_for_categories(small, plan):
 def test_clean_small_reference_flags_unseen_categories_but_is_not_judged(rows, plan):
     """The default for small references: measured exactly as Evidently (a clean day flags workclass and
     native_country: categories the 800 rows lack), but stored with status unknown, so nothing pages."""
-    prof = reference.build_profile(rows.iloc[30_000:30_800].reset_index(drop=True), plan, "1")
+    prof = profiling.build_profile(rows.iloc[30_000:30_800].reset_index(drop=True), plan, "1")
     clean_cur = rows.iloc[31_000:33_000].reset_index(drop=True)
     result = run(prof, clean_cur, plan)
     assert {"workclass", "native_country"} <= {f.column for f in result.drifted}
@@ -422,7 +422,7 @@ def test_the_plans_per_column_tests_equal_evidentlys(rows, older_day, plan, refe
     tests = {c: v for c, v in PLAN_TESTS.items() if c != "native_country"}
     chosen = plan_with(plan, tests)
     ref = rows.iloc[:reference_rows].reset_index(drop=True)
-    result = run(reference.build_profile(ref, chosen, "1"), older_day, chosen)
+    result = run(profiling.build_profile(ref, chosen, "1"), older_day, chosen)
     got = by_column(result)
     assert {c: (got[c].method, got[c].threshold) for c in tests} == tests
     assert_equals_evidently(
@@ -446,7 +446,7 @@ def test_a_method_not_computed_on_all_rows_is_refused_naming_model_column_and_me
             match=rf"model adult_income: drift.columns.age.method: column 'age': "
             rf"method '{method}' is {problem}",
         ):
-            reference.build_profile(ref, plan_with(plan, {"age": (method, 0.1)}), "1")
+            profiling.build_profile(ref, plan_with(plan, {"age": (method, 0.1)}), "1")
     with pytest.raises(
         PlanError,
         match="drift.columns.native_country.method: column 'native_country': method "

@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from monitoring_pipelines.data import reference
+from monitoring_pipelines import profiling
 from monitoring_pipelines.demo import load_adult, scenario, training
 from monitoring_pipelines.families.drift import calculator as drift
 from monitoring_pipelines.judge.metrics import Status
@@ -25,7 +25,7 @@ def clean_month(plan):
     train, ref_rows, pool = scenario.split(load_adult())
     model = training.train(train, plan)
     ref_rows = ref_rows.assign(score=model.predict_proba(ref_rows[plan.features.model_inputs])[:, 1])
-    profile = reference.build_profile(ref_rows, plan, "1")  # drift statistics fitted once, as the pipeline does
+    profile = profiling.build_profile(ref_rows, plan, "1")  # drift statistics fitted once, as the pipeline does
     results = []
     for i, day in scenario.scenario_days(plan, 30):
         preds, _ = scenario.simulate_day(

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from monitoring_pipelines.data import reference, sources
+from monitoring_pipelines import profiling
+from monitoring_pipelines.data import sources
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
 from monitoring_pipelines.families.base import FamilyResult
@@ -36,7 +37,7 @@ def rows(plan):
 
 @pytest.fixture(scope="module")
 def profile(rows, plan):
-    return reference.build_profile(rows.iloc[:10_000].reset_index(drop=True), plan, "1")
+    return profiling.build_profile(rows.iloc[:10_000].reset_index(drop=True), plan, "1")
 
 
 def prediction_log(rows: pd.DataFrame, plan, start: str, seed: int) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitoring_pipelines import profiling
 from monitoring_pipelines.data import reference
 from monitoring_pipelines.demo import load_adult
 from monitoring_pipelines.errors import DataSourceError
@@ -46,7 +47,7 @@ def day(rows):
 
 @pytest.fixture(scope="module")
 def profile(ref_rows, plan):
-    return reference.build_profile(ref_rows, plan, "3")
+    return profiling.build_profile(ref_rows, plan, "3")
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +324,7 @@ def test_integer_coded_categorical_matches_its_reference(plan):
             }
         )
 
-    prof = reference.build_profile(frame(2000), p, "1")
+    prof = profiling.build_profile(frame(2000), p, "1")
     assert set(prof.column("code").categories) == {"1", "2", "3"}
     day_ = frame(500)
     r = quality.validate(day_, p, prof)
@@ -420,13 +421,13 @@ def test_profile_figures_equal_pandas(profile, ref_rows, plan):
 
 def test_profile_sample_holds_inputs_score_and_protected_attributes_and_is_capped(ref_rows, plan, monkeypatch):
     needed = [*plan.features.model_inputs, plan.data.predictions.score, *plan.protected_attributes]
-    full = reference.build_profile(ref_rows, plan, "3")
+    full = profiling.build_profile(ref_rows, plan, "3")
     assert list(full.sample.columns) == needed and len(full.sample) == len(ref_rows)
     monkeypatch.setattr(reference, "REFERENCE_SAMPLE_ROWS", 1000)
-    capped = reference.build_profile(ref_rows, plan, "3")
+    capped = profiling.build_profile(ref_rows, plan, "3")
     assert len(capped.sample) == 1000 and capped.row_count == len(ref_rows)
     assert list(capped.sample.index) == list(range(1000))
-    again = reference.build_profile(ref_rows, plan, "3")
+    again = profiling.build_profile(ref_rows, plan, "3")
     pd.testing.assert_frame_equal(capped.sample, again.sample)  # seeded
     # statistics still come from every row, not the sample
     assert capped.column("age").maximum == ref_rows["age"].max()
@@ -434,7 +435,7 @@ def test_profile_sample_holds_inputs_score_and_protected_attributes_and_is_cappe
 
 def test_profile_missing_feature_names_column_and_version(ref_rows, plan):
     with pytest.raises(DataSourceError) as exc:
-        reference.build_profile(ref_rows.drop(columns=["occupation"]), plan, "7")
+        profiling.build_profile(ref_rows.drop(columns=["occupation"]), plan, "7")
     msg = str(exc.value)
     assert "occupation" in msg and "version 7" in msg and plan.name in msg
     assert "relationship" not in msg
@@ -442,9 +443,9 @@ def test_profile_missing_feature_names_column_and_version(ref_rows, plan):
 
 def test_profile_missing_score_and_empty_reference(ref_rows, plan):
     with pytest.raises(DataSourceError, match="'score'"):
-        reference.build_profile(ref_rows.drop(columns=["score"]), plan, "7")
+        profiling.build_profile(ref_rows.drop(columns=["score"]), plan, "7")
     with pytest.raises(DataSourceError, match="version 7: reference data has no rows"):
-        reference.build_profile(ref_rows.iloc[:0], plan, "7")
+        profiling.build_profile(ref_rows.iloc[:0], plan, "7")
 
 
 # --------------------------------------------------------------------------------------------------------

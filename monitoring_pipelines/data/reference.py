@@ -1,4 +1,7 @@
-"""Reference statistics of one model version, computed once and reused every night.
+"""Reference statistics of one model version, computed once and reused every night (the container).
+
+``monitoring_pipelines.profiling.build_profile`` fills it: the column statistics below (``profile_columns``)
+and each family's fit on the same rows.
 
 The profile holds what the nightly quality expectations need (null shares, numeric ranges, category sets,
 row count), the drift statistics of every drift-tested column fitted on *all* reference rows
@@ -10,14 +13,16 @@ the profile, never the raw reference again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from monitoring_pipelines.errors import DataSourceError
-from monitoring_pipelines.families.drift import calculator as drift
-from monitoring_pipelines.families.drift.stats import ReferenceColumnStats
-from monitoring_pipelines.families.performance.estimation import Calibration, fit_calibration
 from monitoring_pipelines.plan.schema import MonitoringPlan
+
+if TYPE_CHECKING:  # the families' fitted states; the data layer only carries them
+    from monitoring_pipelines.families.drift.stats import ReferenceColumnStats
+    from monitoring_pipelines.families.performance.estimation import Calibration
 
 # Rows kept for the HTML drift report, which shows a seeded REPORT_ROWS of them (families/drift/evidently.py;
 # decisions use ``drift_reference``, fitted on every row).
@@ -49,11 +54,10 @@ class ReferenceProfile:
         return self.columns[name]
 
 
-def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: str) -> ReferenceProfile:
-    """Profile the reference rows of ``model_version``. Raises if a feature the plan lists is missing."""
+def require_columns(reference: pd.DataFrame, plan: MonitoringPlan, model_version: str) -> None:
+    """Raise, naming model, version and columns, unless ``reference`` has rows and every model input and the score."""
     score = plan.data.predictions.score
-    needed = [*plan.features.model_inputs, score]
-    missing = [c for c in needed if c not in reference.columns]
+    missing = [c for c in [*plan.features.model_inputs, score] if c not in reference.columns]
     if missing:
         raise DataSourceError(
             f"model {plan.name} version {model_version}: reference data lacks column(s) {missing} "
@@ -61,6 +65,11 @@ def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: 
         )
     if reference.empty:
         raise DataSourceError(f"model {plan.name} version {model_version}: reference data has no rows")
+
+
+def profile_columns(reference: pd.DataFrame, plan: MonitoringPlan) -> dict[str, ColumnProfile]:
+    """Null share, range and quantiles of every numerical feature and the score; category shares of the rest."""
+    score = plan.data.predictions.score
     columns: dict[str, ColumnProfile] = {}
     for col in [*plan.features.numerical, score]:
         s = pd.to_numeric(reference[col], errors="raise")
@@ -79,24 +88,14 @@ def build_profile(reference: pd.DataFrame, plan: MonitoringPlan, model_version: 
         columns[col] = ColumnProfile(
             col, "categorical", float(s.isna().mean()), categories={str(k): float(v) for k, v in shares.items()}
         )
+    return columns
+
+
+def reference_sample(reference: pd.DataFrame, plan: MonitoringPlan) -> pd.DataFrame:
+    """At most REFERENCE_SAMPLE_ROWS seeded rows (model inputs, score, protected attributes) for the HTML report."""
+    needed = [*plan.features.model_inputs, plan.data.predictions.score]
     protected = [c for c in plan.protected_attributes if c not in needed and c in reference.columns]
     sample = reference[[*needed, *protected]]
     if len(sample) > REFERENCE_SAMPLE_ROWS:
         sample = sample.sample(REFERENCE_SAMPLE_ROWS, random_state=0)
-    label = plan.data.reference.label
-    calibration = None
-    if label in reference.columns:
-        served = reference[reference[score].notna() & reference[label].notna()]
-        try:
-            calibration = fit_calibration(
-                served[score].to_numpy(dtype=float), (served[label] == plan.model.positive_class).to_numpy(dtype=float)
-            )
-        except ValueError as exc:
-            raise DataSourceError(
-                f"model {plan.name} version {model_version}: reference column {label!r} cannot "
-                f"calibrate the label-free estimate: {exc}"
-            ) from exc
-    stats = drift.fit_reference(reference, plan, str(model_version))
-    return ReferenceProfile(
-        plan.name, str(model_version), len(reference), columns, sample.reset_index(drop=True), calibration, stats
-    )
+    return sample.reset_index(drop=True)

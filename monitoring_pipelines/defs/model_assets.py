@@ -191,8 +191,8 @@ def build_model_assets(plan: MonitoringPlan) -> list:
             frame = registry.registry.read_reference(ref, plan.data.reference.artifact_path)
         else:
             frame = sources.read_reference(plan)
-        from monitoring_pipelines.data.reference import build_profile
         from monitoring_pipelines.families.drift import calculator as drift
+        from monitoring_pipelines.profiling import build_profile
 
         profile = build_profile(frame, plan, ref.version)
         small = drift.small_reference_columns(plan, profile.drift_reference)
