@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from monitoring_pipelines.plan.schema import MonitoringPlan, load_plans
+from monitoring_pipelines.defs.automation import build_model_automation
+from monitoring_pipelines.defs.model_assets import build_model_assets
+from monitoring_pipelines.defs.resources import default_resources
+from monitoring_pipelines.ops import telemetry
+from monitoring_pipelines.plan.schema import MonitoringPlan
+from monitoring_pipelines.validation import load_plans
 
 
 def build_model_defs(plan: MonitoringPlan) -> dg.Definitions:
-    from monitoring_pipelines.defs.automation import build_model_automation
-    from monitoring_pipelines.defs.model_assets import build_model_assets
-
     assets = build_model_assets(plan)
     return dg.Definitions(assets=assets, **build_model_automation(plan, assets))
 
 
 def build_definitions(plans: list[MonitoringPlan]) -> dg.Definitions:
-    from monitoring_pipelines.defs.resources import default_resources
-
     return dg.Definitions.merge(
         *[build_model_defs(p) for p in plans],
         # The monitoring steps share one day's batch in memory and import heavy libraries lazily; in-process
@@ -32,8 +32,6 @@ def build_definitions(plans: list[MonitoringPlan]) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    from monitoring_pipelines.ops import telemetry
-
     # the project's own log lines as JSON with model / day / run fields (MONITORING_LOG_FORMAT=text for plain)
     telemetry.configure_logging()
     return build_definitions(load_plans())
