@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the three databases of the deployment, owned by $POSTGRES_USER:
 #   $DAGSTER_DB     Dagster's runs, event logs and schedules (dagster-postgres creates its tables)
-#   $MONITORING_DB  the metric store (MetricStore.migrate() applies sql/ on first use)
+#   $MONITORING_DB  the metric store (MetricStore.migrate() applies its alembic revisions on first use)
 #   $MLFLOW_DB      the MLflow tracking server's backend store (mlflow server migrates it at start)
 # The postgres image runs it once, on an empty data volume (/docker-entrypoint-initdb.d). It is safe to run
 # again by hand: an existing database is left as it is.

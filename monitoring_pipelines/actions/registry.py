@@ -32,7 +32,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
-# version tags (set by actions.py)
+# version tags (set by actions/operations.py)
 TAG_TRIGGER_DAY = "monitoring.trigger_day"  # last day of a retrained version's training data
 TAG_EVIDENCE_AFTER = "monitoring.evidence_after"  # set on rollback: evidence up to this day was used up
 

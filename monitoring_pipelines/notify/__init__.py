@@ -8,7 +8,7 @@ environment variables the plan names. See docs/alerts.md.
 
 Modules: ``alert`` (the Alert, alert types and playbooks), ``messages`` (what each channel type sends),
 ``transport`` (HTTP through requests with urllib3's Retry, SMTP, how failures are classified, webhook
-signatures), ``outbox`` (the tables of sql/003_notifications.sql), ``delivery`` (routing, retries, the report).
+signatures), ``outbox`` (the tables of revision 003, store/tables.py), ``delivery`` (routing, retries, the report).
 """
 
 from monitoring_pipelines.notify.alert import ALERT_TYPES, Alert, alert_type, dagster_run_url, playbook_for

@@ -118,7 +118,7 @@ _FAMILY_TYPES = {
 
 
 def alert_type(family: str, metric: str) -> str:
-    """The alert type (and playbook name) of a metric: one of ``plan.ALERT_TYPES``."""
+    """The alert type (and playbook name) of a metric: one of ``plan.schema.ALERT_TYPES``."""
     family = getattr(family, "value", family)
     if family == "drift":
         return "prediction-drift" if metric == "prediction_drift_score" else "feature-drift"

@@ -1,6 +1,6 @@
 """Prometheus exposition of the metric store: the latest figure and status of each model's headline metrics.
 
-The exporter reads the SQL view ``latest_metric_values`` (sql/004_dashboard_views.sql) at every scrape, so
+The exporter reads the SQL view ``latest_metric_values`` (sql/views/004_latest_metric_values.sql) at every scrape, so
 Prometheus sees what the nightly runs stored, without a second copy of the data. Two ways to serve it
 (docs/observability.md):
 
@@ -52,7 +52,7 @@ _FAMILY_QUERY = "SELECT model, family, status FROM latest_family_status ORDER BY
 
 
 def status_code(status: str) -> int:
-    """The numeric status of the exposition: the rank health.py uses (ok 0, unknown 1, warning 2, critical 3)."""
+    """The numeric status of the exposition: the rank judge/health.py uses (ok 0, unknown 1, warning 2, critical 3)."""
     return Status(status).rank
 
 
