@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from monitoring_pipelines import shadow
 from monitoring_pipelines.families.comparison import calculator as cmp
 from monitoring_pipelines.families.comparison import stats as cmp_stats
 from monitoring_pipelines.plan.schema import PromoteAction
@@ -155,6 +156,7 @@ def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_tr
         version="2",
         model=challenger,
         reference_scores=ref_scores,
+        peers=shadow.peers(plan),
         resamples=300,
     )
     cand_all = challenger.predict_proba(served[plan.features.model_inputs])[:, 1]
@@ -197,7 +199,7 @@ def test_a_candidate_is_compared_on_the_rows_the_champion_served(plan, day_of_tr
 def test_the_calculator_fits_on_the_candidates_reference_scores_and_equals_compare_candidate(plan, day_of_traffic):
     served, joined, challenger, reference = day_of_traffic
     ref_scores = challenger.predict_proba(reference[plan.features.model_inputs])[:, 1]
-    calculator = cmp.ComparisonCalculator(plan, "challenger", "2", challenger, resamples=50)
+    calculator = cmp.ComparisonCalculator(plan, "challenger", "2", challenger, shadow.peers(plan), resamples=50)
     fitted = calculator.fit(pd.DataFrame({"score": ref_scores}))
     np.testing.assert_array_equal(fitted.reference_scores, ref_scores)
     day = dt.date(2026, 1, 21)
@@ -210,6 +212,7 @@ def test_the_calculator_fits_on_the_candidates_reference_scores_and_equals_compa
         version="2",
         model=challenger,
         reference_scores=ref_scores,
+        peers=shadow.peers(plan),
         resamples=50,
     )
     assert fitted.calculate(day, served, joined) == expected
@@ -232,6 +235,7 @@ def test_without_labels_only_the_label_free_figures_are_given(plan, day_of_traff
         version="2",
         model=challenger,
         reference_scores=None,
+        peers=shadow.peers(plan),
     )
     assert c.labelled_rows == 0 and c.delong is None and c.delta("roc_auc") is None
     assert c.prediction_agreement is not None and c.score_drift.reason == "no reference scores for this version"
@@ -349,6 +353,7 @@ def test_above_the_row_cap_the_interval_comes_from_a_seeded_subsample_and_is_wid
         version="2",
         model=challenger,
         reference_scores=None,
+        peers=shadow.peers(plan),
         resamples=300,
     )
     monkeypatch.setattr(cmp, "BOOTSTRAP_MAX_ROWS", len(joined) // 4)
@@ -361,6 +366,7 @@ def test_above_the_row_cap_the_interval_comes_from_a_seeded_subsample_and_is_wid
         version="2",
         model=challenger,
         reference_scores=None,
+        peers=shadow.peers(plan),
         resamples=300,
     )
     again = cmp.compare_candidate(
@@ -372,6 +378,7 @@ def test_above_the_row_cap_the_interval_comes_from_a_seeded_subsample_and_is_wid
         version="2",
         model=challenger,
         reference_scores=None,
+        peers=shadow.peers(plan),
         resamples=300,
     )
     assert capped.intervals == again.intervals  # seeded by the day: reproducible

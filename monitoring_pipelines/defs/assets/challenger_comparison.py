@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from monitoring_pipelines import shadow
 from monitoring_pipelines.actions import decisions
 from monitoring_pipelines.actions.registry import CHALLENGER, CHAMPION, Registry
 from monitoring_pipelines.data import sources
@@ -144,10 +145,20 @@ def _compare(plan, reg: Registry, day: dt.date, batch: pd.DataFrame, champion, a
         scores = reference_scores(ref)
         candidates.append(
             cmp.compare_candidate(
-                plan, day, served, joined, role=role, version=version, model=model, reference_scores=scores
+                plan,
+                day,
+                served,
+                joined,
+                role=role,
+                version=version,
+                model=model,
+                reference_scores=scores,
+                peers=shadow.peers(plan),
             )
         )
-    drift = cmp.score_drift(served_ref.alias, served_version, served[p.score], reference_scores(served_ref))
+    drift = cmp.score_drift(
+        served_ref.alias, served_version, served[p.score], reference_scores(served_ref), shadow.peers(plan).score_test
+    )
     return cmp.ComparisonResult(
         m, day, served_version, len(served), versions, drift, tuple(candidates), champion_alias=served_ref.alias
     )

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +100,6 @@ from monitoring_pipelines.families.comparison.stats import (
     paired_bootstrap,
     weighted_metrics,
 )
-from monitoring_pipelines.families.drift import stats as drift_stats
-from monitoring_pipelines.families.fairness import calculator as fairness
 from monitoring_pipelines.plan.schema import MonitoringPlan
 
 __all__ = [
@@ -123,6 +122,7 @@ __all__ = [
     "DayEvidence",
     "DeLong",
     "Evidence",
+    "Peers",
     "ScoreDrift",
     "accumulate",
     "compare_candidate",
@@ -142,16 +142,29 @@ DECISION_THRESHOLD = 0.5  # a candidate predicts the positive class at score >= 
 BOOTSTRAP_MAX_ROWS = 20_000  # labelled rows the bootstrap resamples at most (a seeded subsample above it)
 
 
-def score_drift(role: str, version: str, scores: np.ndarray, reference_scores: np.ndarray | None) -> ScoreDrift:
-    """Evidently's default drift test (``drift_stats``) of ``scores`` against ``reference_scores``."""
+@dataclass(frozen=True)
+class Peers:
+    """What the comparison reuses from its sibling families, handed in by the caller (``defs``) because families
+    never import each other: the drift family's test of one numeric column (for score drift) and the fairness
+    family's gaps (for the candidate's fairness regression)."""
+
+    # (reference values, current values) -> an object with .method .score .threshold .drifted
+    score_test: Callable[[pd.Series, pd.Series], Any]
+    # (labelled rows, 0/1 prediction column, 0/1 label column) -> {(attribute, gap metric): gap}
+    fairness_gaps: Callable[[pd.DataFrame, str, str], dict[tuple[str, str], float | None]]
+
+
+def score_drift(
+    role: str, version: str, scores: np.ndarray, reference_scores: np.ndarray | None, score_test: Callable
+) -> ScoreDrift:
+    """The drift family's default test (``score_test``) of ``scores`` against ``reference_scores``."""
     if reference_scores is None:
         return ScoreDrift(role, version, None, None, None, None, "no reference scores for this version")
     ref = pd.Series(reference_scores, dtype="float64").dropna()
     cur = pd.Series(scores, dtype="float64").dropna()
     if ref.empty or cur.empty:
         return ScoreDrift(role, version, None, None, None, None, "no scores" if cur.empty else "empty reference")
-    stats = drift_stats.fit_reference(pd.DataFrame({"score": ref}), ["score"], [])["score"]
-    d = drift_stats.column_drift(stats, cur)
+    d = score_test(ref, cur)
     return ScoreDrift(role, version, d.method, d.score, d.threshold, d.drifted)
 
 
@@ -167,20 +180,9 @@ def _figures(y: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict:
     return {k: (float(v[0]) if np.isfinite(v[0]) else None) for k, v in one.items()}
 
 
-def _gaps(plan: MonitoringPlan, frame: pd.DataFrame, predicted_col: str, label_col: str) -> dict:
-    attrs = [a for a in plan.protected_attributes if a in frame.columns]
-    if not attrs or frame.empty:
-        return {}
-    result = fairness.compute(
-        frame,
-        label_col=label_col,
-        prediction_col=predicted_col,
-        protected_attributes=attrs,
-        min_group_size=plan.fairness.min_group_size,
-        min_rate_support=plan.fairness.min_rate_support,
-        positive_class=1,
-    )
-    return {(a, g): getattr(result.disparity(a), g) for a in attrs for g in FAIRNESS_GAPS}
+def _gaps(peers: Peers, frame: pd.DataFrame, predicted_col: str, label_col: str) -> dict:
+    found = peers.fairness_gaps(frame, predicted_col, label_col)
+    return {k: v for k, v in found.items() if k[1] in FAIRNESS_GAPS}
 
 
 def compare_candidate(
@@ -193,6 +195,7 @@ def compare_candidate(
     version: str,
     model,
     reference_scores: np.ndarray | None,
+    peers: Peers,
     label_col: str = "__label",
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> CandidateComparison:
@@ -207,7 +210,7 @@ def compare_candidate(
     champ_pred = (served[p.prediction] == pos).to_numpy(dtype=bool, na_value=False)
     agreement = float(np.mean((cand >= DECISION_THRESHOLD) == champ_pred))
     corr = float(np.corrcoef(champ, cand)[0, 1]) if len(served) > 1 and champ.std() > 0 and cand.std() > 0 else None
-    drift = score_drift(role, version, cand, reference_scores)
+    drift = score_drift(role, version, cand, reference_scores, peers.score_test)
     base = dict(
         role=role,
         version=version,
@@ -248,8 +251,8 @@ def compare_candidate(
     frame = labelled.assign(
         __champ_pred=l_champ_pred.astype(int), __cand_pred=l_cand_pred.astype(int), __y=y.astype(int)
     )
-    gaps_champ = _gaps(plan, frame, "__champ_pred", "__y")
-    gaps_cand = _gaps(plan, frame, "__cand_pred", "__y")
+    gaps_champ = _gaps(peers, frame, "__champ_pred", "__y")
+    gaps_cand = _gaps(peers, frame, "__cand_pred", "__y")
     fairness_delta = {
         k: (None if gaps_cand.get(k) is None or gaps_champ.get(k) is None else gaps_cand[k] - gaps_champ[k])
         for k in gaps_champ
@@ -293,6 +296,7 @@ class ComparisonCalculator:
     role: str
     version: str
     model: Any  # anything with ``classes_`` and ``predict_proba`` (the registry's loaded model)
+    peers: Peers
     reference_scores: np.ndarray | None = None
     resamples: int = BOOTSTRAP_RESAMPLES
 
@@ -316,6 +320,7 @@ class ComparisonCalculator:
             version=self.version,
             model=self.model,
             reference_scores=self.reference_scores,
+            peers=self.peers,
             label_col=label_col,
             resamples=self.resamples,
         )

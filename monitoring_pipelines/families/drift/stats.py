@@ -197,6 +197,12 @@ def drift_all(
     return {c: column_drift(s, current_df[c], thresholds.get(c), methods.get(c)) for c, s in stats_by_col.items()}
 
 
+def numeric_drift(reference_values: pd.Series, current_values: pd.Series) -> ColumnDrift:
+    """Evidently's default drift test of one numeric column (e.g. a model's scores): ``current_values`` against
+    ``reference_values``, both without missing values."""
+    return column_drift(_fit_numerical("score", reference_values), current_values)
+
+
 def column_drift(
     stats: ReferenceColumnStats, current_values, threshold: float | None = None, method: str | None = None
 ) -> ColumnDrift:

@@ -236,3 +236,23 @@ def _extremes(groups: list[GroupFigures], field: str):
 
 def _gap(extremes) -> float | None:
     return None if extremes is None else extremes[1][1] - extremes[0][1]
+
+
+def gaps(
+    plan: MonitoringPlan, frame: pd.DataFrame, prediction_col: str, label_col: str
+) -> dict[tuple[str, str], float | None]:
+    """Every gap metric of every protected attribute present in ``frame`` ((attribute, metric) -> gap), with the
+    plan's group-size rules; labels and predictions coded 0/1. {} without a protected attribute or rows."""
+    attrs = [a for a in plan.protected_attributes if a in frame.columns]
+    if not attrs or frame.empty:
+        return {}
+    result = compute(
+        frame,
+        label_col=label_col,
+        prediction_col=prediction_col,
+        protected_attributes=attrs,
+        min_group_size=plan.fairness.min_group_size,
+        min_rate_support=plan.fairness.min_rate_support,
+        positive_class=1,
+    )
+    return {(a, g): getattr(result.disparity(a), g) for a in attrs for g in GAP_METRICS}
