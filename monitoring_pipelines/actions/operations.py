@@ -23,10 +23,10 @@ from monitoring_pipelines.actions.registry import (
     TAG_EVIDENCE_AFTER,
     TAG_TRIGGER_DAY,
     Registry,
-    holdout_roc_auc,
 )
 from monitoring_pipelines.data import sources
 from monitoring_pipelines.errors import ActionRefused, MonitoringError, RegistryError
+from monitoring_pipelines.families.performance import sklearn as performance_sklearn
 from monitoring_pipelines.plan.schema import MonitoringPlan
 from monitoring_pipelines.store.metric_store import MetricStore
 
@@ -194,7 +194,7 @@ def _register(
         experiment_id=_experiment_id(registry, plan.name),
         run_name=f"retrain {tags[TAG_TRIGGER_DAY]}",
         params={"train_rows": len(train), "holdout_rows": len(holdout), **tags},
-        metrics={"holdout_roc_auc": holdout_roc_auc(y, holdout_scores)} if y.nunique() == 2 else {},
+        metrics={"holdout_roc_auc": performance_sklearn.roc_auc(y, holdout_scores)} if y.nunique() == 2 else {},
         signature_example=(holdout[inputs].head(5), holdout_scores[:5]),
         trusted_types=trusted_types or None,
         reference=reference,

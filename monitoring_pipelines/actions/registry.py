@@ -13,6 +13,7 @@ Every MLflow failure (registry unreachable, version or artifact missing, model t
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterator
@@ -215,7 +216,6 @@ class Registry:
         """
         import mlflow
         import mlflow.sklearn
-        import sklearn
         from mlflow.models import infer_signature
 
         with _fluent_api_at(self.tracking_uri), mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
@@ -226,7 +226,7 @@ class Registry:
                 estimator,
                 name="model",
                 registered_model_name=model,
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                pip_requirements=[f"scikit-learn=={importlib.metadata.version('scikit-learn')}"],
                 signature=infer_signature(*signature_example),
                 skops_trusted_types=trusted_types,
             )
@@ -306,13 +306,6 @@ class Registry:
 
     def _where(self) -> str:
         return masked(self.tracking_uri)
-
-
-def holdout_roc_auc(labels, scores) -> float:
-    """ROC AUC of a retrained version's holdout scores (logged with its run)."""
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
 
 
 @contextmanager

@@ -37,6 +37,13 @@ def isotonic_knots(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarra
     return iso.X_thresholds_, iso.y_thresholds_
 
 
+def roc_auc(y_true, scores) -> float:
+    """ROC AUC of ``scores`` against the binary ``y_true`` (e.g. a retrained version's holdout)."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y_true, scores))
+
+
 def weighted_roc_auc(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
     """ROC AUC of ``scores`` against 0/1 ``y_true`` with per-row ``weights``."""
     from sklearn.metrics import roc_auc_score
