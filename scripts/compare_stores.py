@@ -64,6 +64,9 @@ CHILDREN = {
 }
 VOLATILE_PAYLOAD_KEYS = {
     "id",
+    "delivery_id",
+    "event_id",
+    "at",
     "outbox_id",
     "run_id",
     "links",
