@@ -44,12 +44,6 @@ SEGMENTED = {
     ("fairness", "equalized_odds_difference"),
 }
 
-_QUERY = (
-    "SELECT model, model_version, family, metric, segment, partition_date, status, latest_value "
-    "FROM latest_metric_values ORDER BY model, family, metric, segment"
-)
-_FAMILY_QUERY = "SELECT model, family, status FROM latest_family_status ORDER BY model, family"
-
 
 def status_code(status: str) -> int:
     """The numeric status of the exposition: the rank judge/health.py uses (ok 0, unknown 1, warning 2, critical 3)."""
@@ -86,8 +80,8 @@ class MetricStoreCollector(Collector):
             "Worst status of a family on the model's latest day: 0 ok, 1 unknown, 2 warning, 3 critical.",
             labels=["model", "family"],
         )
-        rows = self.store.query("reading the latest metric values for Prometheus", _QUERY)
-        families = self.store.query("reading the latest family statuses for Prometheus", _FAMILY_QUERY)
+        rows = self.store.latest_metric_values("reading the latest metric values for Prometheus")
+        families = self.store.latest_family_statuses("reading the latest family statuses for Prometheus")
         for model, version, fam, metric, segment, partition_date, st, latest in rows:
             if segment and (fam, metric) not in SEGMENTED:
                 continue

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitoring_pipelines import settings
 from monitoring_pipelines.errors import StoreError
-from monitoring_pipelines.store import metric_values, model_actions, schema
+from monitoring_pipelines.store import metric_values, model_actions, schema, views
 from monitoring_pipelines.store.metric_values import METRIC_COLUMNS, MetricRow, plain, version_text
 from monitoring_pipelines.store.model_actions import ACTION_COLUMNS
 from monitoring_pipelines.store.tables import ACTION_STATUSES, ACTIONS, DIRECTIONS, STATUSES
@@ -135,8 +135,19 @@ class MetricStore:
         except SQLAlchemyError as exc:
             raise self._error(what, exc) from exc
 
+    def latest_metric_values(self, what: str = "reading the latest metric values") -> list[tuple]:
+        """The view ``latest_metric_values``: (model, model_version, family, metric, segment, partition_date,
+        status, latest_value) of every metric, ordered."""
+        with self.read(what) as conn:
+            return views.latest_values(conn)
+
+    def latest_family_statuses(self, what: str = "reading the latest family statuses") -> list[tuple]:
+        """The view ``latest_family_status``: (model, family, status) on each model's latest day."""
+        with self.read(what) as conn:
+            return views.latest_family_statuses(conn)
+
     def query(self, what: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        """Run a read-only ``sql`` on the dashboard views (the exporter); errors become a StoreError naming ``what``."""
+        """Run a read-only ``sql`` on the dashboard views (dashboards, tests); errors become a StoreError naming ``what``."""
         with self.read(what) as conn:
             return [tuple(r) for r in conn.execute(text(sql), params or {})]
 
