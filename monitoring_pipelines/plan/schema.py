@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -81,7 +82,9 @@ def read_yaml(text: str) -> object:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML's .nan / .inf would pass as floats, and a NaN threshold never breaches (every
+    # comparison with NaN is false), so a non-finite number anywhere in a plan would silently disable a rule.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSection(_Strict):
@@ -601,6 +604,7 @@ class QualitySettings(_Strict):
                 for k in _UNSUPPORTED_KWARGS
                 if k in e.kwargs
             ]
+            problems += _kwargs_limits(e.kwargs, f"{where}.kwargs")
         for name, o in self.overrides.items():
             where = f"quality.overrides.{name}"
             if name not in derived:
@@ -627,6 +631,7 @@ class QualitySettings(_Strict):
                 for k in _UNSUPPORTED_KWARGS
                 if k in o.kwargs
             ]
+            problems += _kwargs_limits(o.kwargs, f"{where}.kwargs")
         for i, name in enumerate(self.disable):
             if name not in derived:
                 problems.append(
@@ -639,6 +644,16 @@ class QualitySettings(_Strict):
             elif name in self.disable[:i]:
                 problems.append((f"quality.disable[{i}]", f"{name!r} is listed twice"))
         return problems
+
+
+def _kwargs_limits(kwargs: dict[str, object], where: str) -> list[tuple[str, str]]:
+    """GX kwargs that would make a check meaningless: a non-finite number (a bound of .inf is no bound, and a
+    comparison with NaN is never true) or ``mostly`` of 0 or less (no row needs to meet the expectation)."""
+    problems = non_finite(kwargs, where)
+    mostly = kwargs.get("mostly")
+    if isinstance(mostly, int | float) and not isinstance(mostly, bool) and math.isfinite(mostly) and mostly <= 0:
+        problems.append((f"{where}.mostly", f"{mostly} lets every row fail: the check would always pass"))
+    return problems
 
 
 class MonitoringPlan(_Strict):
@@ -815,6 +830,41 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+NOT_FINITE = "is not a finite number: a NaN or infinite value would silently disable what it sets"
+
+
+def _yaml_number(value: object) -> str:
+    """A non-finite number as the plan wrote it (``.nan``, ``.inf``, ``-.inf``); anything else as repr."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    if math.isnan(number):
+        return ".nan"
+    if math.isinf(number):
+        return ".inf" if number > 0 else "-.inf"
+    return repr(value)
+
+
+def _message(error: dict) -> str:
+    """pydantic's message of one error; a non-finite number is named as written and the harm said."""
+    if error["type"] == "finite_number":
+        return f"{_yaml_number(error['input'])} {NOT_FINITE}"
+    return error["msg"]
+
+
+def non_finite(value: object, where: str) -> list[tuple[str, str]]:
+    """(field path, message) for every NaN / infinite number inside ``value`` (nested mappings and lists):
+    for the free-form parts of a plan (GX kwargs) that pydantic does not type."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(where, f"{_yaml_number(value)} {NOT_FINITE}")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def _without(raw: dict, locs: list[tuple]) -> dict:
     """A copy of ``raw`` with the entries at ``locs`` removed."""
     raw = copy.deepcopy(raw)
@@ -840,7 +890,7 @@ def parse_plan(raw: object, file: str, checks: Sequence[PlanCheck] = ()) -> Moni
         plan = MonitoringPlan.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        problems = [(_loc(e["loc"]), e["msg"]) for e in errors]
+        problems = [(_loc(e["loc"]), _message(e)) for e in errors]
         plan = None
         if all(e["type"] == "extra_forbidden" for e in errors):
             # unknown keys change nothing else: check the rest too, so every mistake is reported at once
