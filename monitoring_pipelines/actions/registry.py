@@ -7,7 +7,13 @@ logged with a retrained version are taken here too. MLflow is imported inside th
 Aliases ``champion``, ``challenger`` and ``previous_champion`` name versions; registry stages are deprecated
 and never used. Every lookup returns the version explicitly, so results record what they were computed for.
 Every MLflow failure (registry unreachable, version or artifact missing, model that does not load) becomes a
-``RegistryError`` naming the model, the version and the registry (its URI with the password masked).
+``RegistryError`` naming the model, the version and the registry (its URI with the password masked). MLflow's
+exception is not chained to it: MLflow quotes the tracking URI, password included, and Dagster stores the
+chained causes of a failure in its event log; its type and (masked) message are in the RegistryError's text.
+
+MLflow's HTTP client retries a failed request 7 times with a growing backoff and waits up to 120 s for an
+answer, so an unreachable tracking server failed a run after about 4.5 minutes. ``MLFLOW_HTTP_DEFAULTS``
+bounds that (docs/reliability.md, "Timeouts and retries"); a value set in the environment wins.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -32,6 +39,24 @@ from monitoring_pipelines.settings import masked
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
+
+# MLflow's own environment variables (mlflow/environment_variables.py), with bounds for a nightly batch job:
+# 3 attempts, 0 s then 2-3 s apart, each waiting at most 10 s. A refused connection fails a call in about 3 s, a
+# server that never answers in about 33 s (MLflow's defaults: 7 retries, backoff factor 2, 120 s timeout).
+MLFLOW_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def bound_mlflow_http() -> dict[str, str]:
+    """Set ``MLFLOW_HTTP_DEFAULTS`` in this process's environment where the user set nothing (MLflow reads
+    them on every request); return the values in force."""
+    for name, value in MLFLOW_HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in MLFLOW_HTTP_DEFAULTS}
+
 
 # version tags (set by actions/operations.py)
 TAG_TRIGGER_DAY = "monitoring.trigger_day"  # last day of a retrained version's training data
@@ -63,6 +88,7 @@ class Registry:
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
+        bound_mlflow_http()
         self._client = None
         self._models: dict[tuple[str, str], object] = {}  # versions are immutable: load each once
         self._references: dict[tuple[str, str], object] = {}
@@ -75,18 +101,30 @@ class Registry:
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
-    def _failure(self, what: str, exc: Exception) -> RegistryError:
+    def _failure(self, what: str, exc: BaseException) -> RegistryError:
+        """A RegistryError for ``exc``, to be raised *outside* the ``except`` block (see the module docstring)."""
         message = self._scrub(getattr(exc, "message", None) or str(exc))
         return RegistryError(f"{what}: MLflow registry at {self._where()} failed: {type(exc).__name__}: {message}")
 
     def _scrub(self, text: str) -> str:
-        """MLflow's own messages quote the full tracking URI (password included): mask it as ``_where`` does."""
+        """MLflow's own messages quote the full tracking URI (password included): mask it as ``_where`` does,
+        and the password itself wherever it appears, as written in the URI and decoded."""
         text = text.replace(self.tracking_uri, self._where())
+        passwords = set()
         try:
-            password = make_url(self.tracking_uri).password
+            passwords.add(make_url(self.tracking_uri).password)
         except (ArgumentError, ValueError):
-            password = None
-        return text.replace(password, "***") if password and len(password) >= 3 else text
+            pass
+        try:
+            passwords.add(urlsplit(self.tracking_uri).password)  # percent-encoded, as MLflow echoes it
+        except ValueError:
+            pass
+        for password in sorted((p for p in passwords if p and len(p) >= 3), key=len, reverse=True):
+            text = text.replace(password, "***")
+        return text
+
+    def _not_found(self, model: str) -> RegistryError:
+        return RegistryError(f"registered model {model} not found in the MLflow registry at {self._where()}")
 
     def aliases(self, model: str) -> dict[str, str]:
         """alias -> version (as str: the sqlite store gives ints, the REST server strings)."""
@@ -95,12 +133,11 @@ class Registry:
         try:
             rm = self.client.get_registered_model(model)
         except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(
-                    f"model {model}: not found in the MLflow registry at {self._where()}: {exc.message}"
-                ) from exc
-            raise self._failure(f"model {model}: reading its aliases", exc) from exc
-        return {a: str(v) for a, v in rm.aliases.items()}
+            missing = exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+            failure = self._not_found(model) if missing else self._failure(f"model {model}: reading its aliases", exc)
+        else:
+            return {a: str(v) for a, v in rm.aliases.items()}
+        raise failure
 
     def by_alias(self, model: str, alias: str) -> ModelVersionRef | None:
         """The version ``alias`` points to, or None when the alias is not set."""
@@ -119,8 +156,10 @@ class Registry:
         try:
             mv = self.client.get_model_version(model, str(version))
         except MlflowException as exc:
-            raise self._failure(f"model {model} version {version}: reading the version", exc) from exc
-        return ModelVersionRef(model, str(mv.version), alias, mv.run_id, dict(mv.tags or {}))
+            failure = self._failure(f"model {model} version {version}: reading the version", exc)
+        else:
+            return ModelVersionRef(model, str(mv.version), alias, mv.run_id, dict(mv.tags or {}))
+        raise failure
 
     def load_model(self, ref: ModelVersionRef):
         """Load the version's scikit-learn model (from its artifact location; no global MLflow state). A model
@@ -129,15 +168,18 @@ class Registry:
         if key not in self._models:
             import mlflow.sklearn
 
+            failure = None
             try:
                 uri = self.client.get_model_version_download_uri(ref.model, ref.version)
                 model = mlflow.sklearn.load_model(uri)
             except Exception as exc:  # noqa: BLE001 -- any load failure is re-raised with the version named
-                raise RegistryError(
+                failure = RegistryError(
                     f"model {ref.model} version {ref.version}"
                     f"{f' ({ref.alias})' if ref.alias else ''}: cannot be loaded from the MLflow "
                     f"registry at {self._where()}: {type(exc).__name__}: {self._scrub(str(exc))}"
-                ) from exc
+                )
+            if failure is not None:
+                raise failure
             if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
                 raise RegistryError(
                     f"model {ref.model} version {ref.version}: {type(model).__name__} has no "
@@ -156,15 +198,19 @@ class Registry:
             if not ref.run_id:
                 raise RegistryError(f"model {ref.model} version {ref.version}: has no run, so no reference artifact")
             with tempfile.TemporaryDirectory() as tmp:
+                failure = None
                 try:
                     local = mlflow.artifacts.download_artifacts(
                         run_id=ref.run_id, artifact_path=artifact_path, dst_path=tmp, tracking_uri=self.tracking_uri
                     )
                 except (MlflowException, OSError) as exc:
-                    raise RegistryError(
+                    failure = self._failure(
                         f"model {ref.model} version {ref.version}: reference artifact "
-                        f"{artifact_path!r} of run {ref.run_id} cannot be read: {exc}"
-                    ) from exc
+                        f"{artifact_path!r} of run {ref.run_id} cannot be read",
+                        exc,
+                    )
+                if failure is not None:
+                    raise failure
                 self._references[key] = read_table(local, "csv" if artifact_path.endswith(".csv") else "parquet")
         return self._references[key].copy()
 
@@ -177,20 +223,36 @@ class Registry:
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return None
-            raise self._failure(f"model {model}: reading its tags", exc) from exc
-        return dict(rm.tags or {})
+            failure = self._failure(f"model {model}: reading its tags", exc)
+        else:
+            return dict(rm.tags or {})
+        raise failure
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``; an MLflow or connection failure becomes a RegistryError naming ``what``
+        and the registry, with no chained exception (see the module docstring)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except (MlflowException, OSError) as exc:
+            failure = self._failure(what, exc)
+        raise failure
 
     def delete_model(self, model: str) -> None:
         """Delete the registered model with every version (the demo's clean start; nothing else deletes)."""
-        self.client.delete_registered_model(model)
+        self._call(f"model {model}: deleting it", self.client.delete_registered_model, model)
 
     def experiment_id(self, name: str, artifact_location: str | None) -> str:
         """The experiment ``name``, created with its artifacts at ``artifact_location`` (None: the tracking
         server's own artifact root) when it does not exist yet."""
-        found = self.client.get_experiment_by_name(name)
+        what = f"experiment {name}"
+        found = self._call(f"{what}: looking it up", self.client.get_experiment_by_name, name)
         if found is not None:
             return found.experiment_id
-        return self.client.create_experiment(name, artifact_location=artifact_location)
+        return self._call(
+            f"{what}: creating it", self.client.create_experiment, name, artifact_location=artifact_location
+        )
 
     def log_version(
         self,
@@ -214,6 +276,37 @@ class Registry:
         ``signature_example`` is (model input rows, model output for them), from which MLflow infers the
         signature; ``trusted_types`` are the skops types the model's pickle needs beyond skops' defaults.
         """
+        return self._call(
+            f"model {model}: logging a new version (run {run_name})",
+            self._log_version,
+            model,
+            estimator,
+            experiment_id=experiment_id,
+            run_name=run_name,
+            params=params,
+            metrics=metrics,
+            signature_example=signature_example,
+            trusted_types=trusted_types,
+            reference=reference,
+            reference_path=reference_path,
+            run_tags=run_tags,
+        )
+
+    def _log_version(
+        self,
+        model: str,
+        estimator,
+        *,
+        experiment_id: str,
+        run_name: str,
+        params: dict,
+        metrics: dict[str, float],
+        signature_example: tuple[pd.DataFrame, object],
+        trusted_types: list[str] | None,
+        reference: pd.DataFrame | None,
+        reference_path: str | None,
+        run_tags: dict[str, str] | None,
+    ) -> tuple[str, str]:
         import mlflow
         import mlflow.sklearn
         from mlflow.models import infer_signature
@@ -241,19 +334,27 @@ class Registry:
         return str(info.registered_model_version), run.info.run_id
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
-        self.client.set_registered_model_alias(model, alias, str(version))
+        self._call(
+            f"model {model}: setting alias {alias!r} to version {version}",
+            self.client.set_registered_model_alias,
+            model,
+            alias,
+            str(version),
+        )
 
     def delete_alias(self, model: str, alias: str) -> None:
-        self.client.delete_registered_model_alias(model, alias)
+        self._call(f"model {model}: removing alias {alias!r}", self.client.delete_registered_model_alias, model, alias)
 
     def set_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            for k, v in tags.items():
-                self.client.set_model_version_tag(model, str(version), k, str(v))
-        except MlflowException as exc:
-            raise self._failure(f"model {model} version {version}: tagging {sorted(tags)}", exc) from exc
+        for k, v in tags.items():
+            self._call(
+                f"model {model} version {version}: tagging {sorted(tags)}",
+                self.client.set_model_version_tag,
+                model,
+                str(version),
+                k,
+                str(v),
+            )
 
     def move_aliases(self, model: str, moves: list[tuple[str, str | None]]) -> dict[str, str]:
         """Apply ``moves`` ((alias, version), or (alias, None) to remove it) in order, all or nothing.
@@ -263,8 +364,6 @@ class Registry:
         (if it did not, the message lists the aliases as they were, for a person to restore). Returns the
         aliases before the move.
         """
-        from mlflow.exceptions import MlflowException
-
         before = self.aliases(model)
         done: list[str] = []
         try:
@@ -275,24 +374,20 @@ class Registry:
                 else:
                     self.set_alias(model, alias, version)
                 done.append(alias)
-        except (MlflowException, OSError) as exc:
-            plan = ", ".join(f"{a}->{v or 'removed'}" for a, v in moves)
-            restore_problem = self._restore(model, before, done + [alias])
-            state = (
-                "the aliases were restored"
-                if restore_problem is None
-                else f"restoring them failed too ({restore_problem}); set them back by hand to {before}"
-            )
-            raise RegistryError(
-                f"model {model}: moving aliases ({plan}) failed at {alias!r} in the MLflow registry "
-                f"at {self._where()}: {type(exc).__name__}: {getattr(exc, 'message', exc)}; "
-                f"{state}"
-            ) from exc
-        return before
+        except RegistryError as exc:
+            failed, cause = alias, exc
+        else:
+            return before
+        plan = ", ".join(f"{a}->{v or 'removed'}" for a, v in moves)
+        restore_problem = self._restore(model, before, done + [failed])
+        state = (
+            "the aliases were restored"
+            if restore_problem is None
+            else f"restoring them failed too ({restore_problem}); set them back by hand to {before}"
+        )
+        raise RegistryError(f"model {model}: moving aliases ({plan}) failed at {failed!r}: {cause}; {state}")
 
     def _restore(self, model: str, before: dict[str, str], touched: list[str]) -> str | None:
-        from mlflow.exceptions import MlflowException
-
         try:
             now = self.aliases(model)
             for alias in dict.fromkeys(touched):
@@ -300,8 +395,8 @@ class Registry:
                     self.set_alias(model, alias, before[alias])
                 elif alias not in before and alias in now:
                     self.delete_alias(model, alias)
-        except (MlflowException, RegistryError, OSError) as exc:
-            return f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        except RegistryError as exc:
+            return f"{type(exc).__name__}: {exc}"
         return None
 
     def _where(self) -> str:

@@ -41,13 +41,18 @@ def day_of(context) -> dt.date:
 
 def traced(model: str, step: str):
     """Run an asset's body as a monitoring step: a span (when OTEL_* configures an endpoint) and log lines
-    tagged with model, day, run and family; the row count and version come from the result's metadata."""
+    tagged with model, day, run and family; the row count and version come from the result's metadata.
+    A step using the metric store opens it first, so a store that cannot be reached fails the step with an
+    error naming the model and day (``MetricStoreResource.open``)."""
 
     def wrap(fn):
         @functools.wraps(fn)  # Dagster reads the parameters and docstring through __wrapped__
         def body(context, *args, **kwargs):
             day = context.partition_key if context.has_partition_key else None
             with telemetry.step(step, model=model, day=day, run_id=context.run_id) as span:
+                store = kwargs.get("store")
+                if isinstance(store, MetricStoreResource):
+                    store.open(model, day)
                 result = fn(context, *args, **kwargs)
                 meta = getattr(result, "metadata", None) or {}
                 rows = metadata.raw(meta.get("dagster/row_count", meta.get("evaluated_rows")))

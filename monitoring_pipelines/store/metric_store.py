@@ -18,6 +18,7 @@ into ``datetime.date`` / tz-aware UTC timestamps (``tables.UtcTimestamp``), so b
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,9 @@ __all__ = [
     "MetricStore",
     "lock_key",
 ]
+
+# Seconds PostgreSQL connection attempts may take (docs/reliability.md, "Timeouts and retries").
+CONNECT_TIMEOUT_SECONDS = 10
 
 # Fixed key of the PostgreSQL advisory lock that serialises migrations across processes.
 MIGRATION_LOCK_KEY = 0x6D705F6D6967  # "mp_mig"
@@ -94,7 +98,11 @@ class MetricStore:
 
     def _create_engine(self) -> Engine:
         if self._is_postgres:
-            return create_engine(self.url, pool_pre_ping=True)
+            # libpq waits for a connection without limit by default (a dropped SYN: the OS's ~2 minutes); a
+            # timeout given in the URL (?connect_timeout=) or PGCONNECT_TIMEOUT wins over this bound.
+            bounded = "connect_timeout" not in self.url.query and "PGCONNECT_TIMEOUT" not in os.environ
+            connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS} if bounded else {}
+            return create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
         # A generous busy timeout: Dagster steps in several processes may write the same SQLite file.
         engine = create_engine(self.url, connect_args={"timeout": 30})
 

@@ -47,7 +47,10 @@ def scoring_batch_asset(plan: MonitoringPlan) -> dg.AssetsDefinition:
         asset check; blocking ones stop drift, performance, fairness and comparison for the day, so a broken
         batch never feeds a decision."""
         day = day_of(context)
-        champion = registry.registry.require(m, CHAMPION)
+        try:
+            champion = registry.registry.require(m, CHAMPION)
+        except RegistryError as exc:
+            raise RegistryError(f"model {m} day {day}: {exc}") from exc
         if champion.version != reference_profile.model_version:
             raise RegistryError(
                 f"model {m} day {day}: the reference profile is for version {reference_profile.model_version} but the "
