@@ -2,8 +2,9 @@
 
 Expensive state is built once per session and never written to by a test: the champion is trained and
 registered once (``champion``) and each test gets a copy of its registry (``demo_world``); the 30-day demo runs
-once (``demo_month``, with snapshots of the days other tests read) and a test that changes demo state copies it
-first (``state_copies``). Tests reading the demo are marked ``slow``, like every other test over about 5 s.
+once (``demo_month``, with snapshots of the days other tests read), in a process of its own started before the
+first test, and a test that changes demo state copies it first (``state_copies``). Tests reading the demo run
+last and are marked ``slow``, like every other test over about 5 s.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth, database ``test``; override with
 MONITORING_TEST_PG_URL) is used for real. When it is unreachable the tests that need it are skipped, except
@@ -15,7 +16,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
-import re
+import pickle
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from monitoring_pipelines_tests.state_copies import copy_registry, copy_state
+from monitoring_pipelines_tests.state_copies import copy_registry
 
+ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("MONITORING_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 _ENV = (
     "MONITORING_HOME",
@@ -181,16 +185,11 @@ def demo_world(home, champion) -> DemoWorld:
     return DemoWorld(home, load_plans()[0], champion.pool.copy(), copy.deepcopy(champion.model), champion.version)
 
 
-# The days other tests read the demo at: the browser test (10), the Grafana panels (14), the end-to-end checks (16).
-SNAPSHOT_DAYS = (10, 14, 16)
-_DAY_LINE = re.compile(r"day\s+(\d+) ")  # run_demo says "day NN YYYY-MM-DD: ..." once a day is fully processed
-
-
 @dataclass(frozen=True)
 class DemoMonth:
     """The 30-day demo, run once per session in its own MONITORING_HOME (SQLite metric store and MLflow registry,
     demo data, reports, dagster_home). Read it, never write to it: a test that changes demo state works on a copy
-    (``copy_state``).
+    (``state_copies.copy_state``).
 
     ``snapshots[N]`` holds copies of ``metrics.db`` and ``dagster_home`` taken when day N was done: the end state
     of ``run_demo(days=N)``. Days 1..N of the month are those of an N-day demo: day i's traffic depends only on i
@@ -231,46 +230,70 @@ class DemoMonth:
         )
 
 
-@pytest.fixture(scope="session")
-def demo_month(tmp_path_factory) -> DemoMonth:
-    """``run_demo(days=30)`` once (about 5 minutes on 2 cores), with the snapshots of SNAPSHOT_DAYS; the
-    environment is restored as soon as it is done, so consumers name the demo's locations explicitly."""
-    from monitoring_pipelines.demo.runner import run_demo
-    from monitoring_pipelines.plan.schema import load_plans
+class _BackgroundDemo:
+    """``session_demo`` in a process of its own: started before the first test, joined by ``demo_month``."""
 
-    home = tmp_path_factory.mktemp("demo-month").resolve() / "home"
-    shots = tmp_path_factory.mktemp("demo-snapshots").resolve()
-    snapshots: dict[int, Path] = {}
+    def __init__(self, root: Path):
+        self.home, self.shots, self.out = root / "home", root / "snapshots", root / "result.pickle"
+        self.log = root / "session_demo.log"
+        env = {k: v for k, v in os.environ.items() if k not in _ENV}
+        env["MONITORING_HOME"] = str(self.home)
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitoring_pipelines_tests.session_demo", self.home, self.shots, self.out],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
-    def say(line: str) -> None:
-        match = _DAY_LINE.match(line)
-        if match and int(match.group(1)) in SNAPSHOT_DAYS:
-            day = int(match.group(1))
-            snapshots[day] = shots / f"day-{day:02d}"
-            snapshots[day].mkdir()
-            copy_state(home / "metrics.db", snapshots[day] / "metrics.db")
-            copy_state(home / "dagster_home", snapshots[day] / "dagster_home")
-
-    saved = os.environ.get("DAGSTER_HOME")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in _ENV:
-            mp.delenv(var, raising=False)
-        mp.setenv("MONITORING_HOME", str(home))
+    def join(self, timeout: float) -> dict:
         try:
-            result = run_demo(days=30, say=say)
-            dagster_home_env = os.environ.get("DAGSTER_HOME")
-            plan = load_plans()[0]
-        finally:
-            if saved is None:  # run_demo sets it itself, not through the monkeypatch
-                os.environ.pop("DAGSTER_HOME", None)
-            else:
-                os.environ["DAGSTER_HOME"] = saved
-    assert sorted(snapshots) == list(SNAPSHOT_DAYS), f"run_demo no longer says 'day NN ...' per day: {snapshots}"
-    return DemoMonth(home, plan, result, dagster_home_env, snapshots)
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"the session's 30-day demo took over {timeout} s:\n{self.log.read_text()[-3000:]}")
+        if code != 0:
+            pytest.fail(f"the session's 30-day demo exited with {code}:\n{self.log.read_text()[-5000:]}")
+        return pickle.loads(self.out.read_bytes())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _reads_the_demo(item) -> bool:
+    return "demo_month" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items):
-    """Every test that reads the session's 30-day demo is slow: the fast lane (-m "not slow") never runs it."""
-    for item in items:
-        if "demo_month" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow)
+    """Every test that reads the session's 30-day demo is slow (the fast lane, -m "not slow", never starts it) and
+    runs last: the demo runs meanwhile, in a process of its own, on the machine's other core."""
+    readers = [item for item in items if _reads_the_demo(item)]
+    for item in readers:
+        item.add_marker(pytest.mark.slow)
+    items[:] = [item for item in items if not _reads_the_demo(item)] + readers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background_demo(request, tmp_path_factory):
+    """Starts the 30-day demo before the session's first test when a selected test reads it."""
+    if not any(_reads_the_demo(item) for item in request.session.items):
+        yield None
+        return
+    demo = _BackgroundDemo(tmp_path_factory.mktemp("demo-month").resolve())
+    yield demo
+    demo.stop()  # the session ended before a reader joined it (-x, an interrupt)
+
+
+@pytest.fixture(scope="session")
+def demo_month(_background_demo, plan) -> DemoMonth:
+    """``run_demo(days=30)`` (about 5 minutes on 2 cores, run in the background since the session started), with
+    the snapshots of ``session_demo.SNAPSHOT_DAYS``."""
+    done = _background_demo.join(timeout=3600)
+    return DemoMonth(_background_demo.home, plan, done["result"], done["dagster_home_env"], done["snapshots"])

@@ -107,6 +107,7 @@ def test_running_the_demo_command_again_starts_from_a_clean_state(demo_month, tm
     ]
 
 
+@pytest.mark.slow
 def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_schema_url, tmp_path):
     """MONITORING_STORE_URL (PostgreSQL), MLFLOW_TRACKING_URI, DAGSTER_HOME and MONITORING_PLANS_DIR are used as
     given; a second run replaces the demo model's rows, runs and registered model, and keeps other models'."""

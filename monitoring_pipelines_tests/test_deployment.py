@@ -495,6 +495,7 @@ def _validate_workspace(workspace: Path, env: dict) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_the_compose_workspace_loads_the_location_from_a_real_code_server_started_as_compose_does(compose, tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -602,6 +603,7 @@ def _status(port: int, host_header: str, path: str = _API) -> int:
         conn.close()
 
 
+@pytest.mark.slow
 def test_the_mlflow_service_command_serves_a_postgresql_registry_with_proxied_artifacts(compose, pg_database, tmp_path):
     _, db_url = pg_database
     port = _free_port()
