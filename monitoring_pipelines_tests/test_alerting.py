@@ -77,6 +77,7 @@ def _night(world, index: int):
     return result, health
 
 
+@pytest.mark.slow
 def test_an_incident_is_sent_once_signed_and_an_outage_delays_it_without_failing_the_run(world):
     _, _, instance, store, receiver = world
 

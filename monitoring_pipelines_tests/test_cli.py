@@ -108,6 +108,7 @@ def test_demo_with_zero_days_exits_1_with_a_clear_message(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_validate_asks_great_expectations_about_the_plans_own_expectations(tmp_path):
     raw = read_yaml(BUNDLED.read_text())
     raw["quality"] = {

@@ -114,6 +114,7 @@ def test_two_plans_give_two_independent_groups(tmp_path):
     assert len(defs.jobs) == 10 and len(defs.sensors) == 10
 
 
+@pytest.mark.slow
 def test_a_broken_plan_fails_the_code_location_load_naming_file_and_field(tmp_path):
     _write_plan(tmp_path, "good")
     bad = _write_plan(
@@ -157,6 +158,7 @@ print(json.dumps({"after_load": after_load, "after_ticks": sorted(m for m in hea
 """
 
 
+@pytest.mark.slow
 def test_loading_the_location_and_ticking_every_sensor_never_imports_evidently_or_gx(home, demo_world):
     """A fresh interpreter, as a code server or daemon tick would be: heavy libraries stay out."""
     proc = subprocess.run(

@@ -1,4 +1,8 @@
-"""`monitoring-pipelines demo`, shortened to 16 days: what the monitor must find, and nothing lost."""
+"""`monitoring-pipelines demo`: what the monitor must find over the month, and nothing lost.
+
+The first checks read the session's 30-day demo (conftest ``demo_month``) as a 16-day demo leaves it (its
+day-16 snapshot); the month's checks read its end.
+"""
 
 from __future__ import annotations
 
@@ -12,28 +16,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from monitoring_pipelines.demo.runner import run_demo
 from monitoring_pipelines.store.metric_store import MetricStore
+from monitoring_pipelines_tests.state_copies import copy_state
 
 DAYS = 16
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    for var in (
-        "MONITORING_STORE_URL",
-        "MLFLOW_TRACKING_URI",
-        "MONITORING_PLANS_DIR",
-        "MONITORING_REPORTS_URL",
-        "DAGSTER_HOME",
-    ):
-        mp.delenv(var, raising=False)
-    home = tmp_path_factory.mktemp("demo")
-    mp.setenv("MONITORING_HOME", str(home))
-    result = run_demo(days=DAYS, say=lambda _: None)
-    yield home, result, MetricStore()
-    mp.undo()
+def demo(demo_month):
+    """The session's 30-day demo as a 16-day demo leaves it: the store and table of day 16's snapshot."""
+    store = MetricStore(demo_month.store_url_after(DAYS))
+    yield demo_month.home, demo_month.result_after(DAYS), store
+    store.dispose()
 
 
 def test_every_day_and_every_served_row_is_accounted_for(demo):
@@ -86,9 +80,11 @@ def test_performance_is_realised_once_labels_land_three_days_later(demo):
     assert set(final[final["value"].notna()]["status"]) == {"ok"}
 
 
-def test_running_the_demo_command_again_starts_from_a_clean_state(demo):
+def test_running_the_demo_command_again_starts_from_a_clean_state(demo_month, tmp_path):
     """A user runs the console script a second time (a new process): no day of the first run survives."""
-    home, _, _ = demo
+    home = tmp_path / "home"
+    copy_state(demo_month.home, home)  # the session's demo stays as it is for the other tests
+    assert len(list((home / "demo-data" / "adult_income" / "predictions").iterdir())) == 30
     env = {
         k: v
         for k, v in os.environ.items()
@@ -111,6 +107,7 @@ def test_running_the_demo_command_again_starts_from_a_clean_state(demo):
     ]
 
 
+@pytest.mark.slow
 def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_schema_url, tmp_path):
     """MONITORING_STORE_URL (PostgreSQL), MLFLOW_TRACKING_URI, DAGSTER_HOME and MONITORING_PLANS_DIR are used as
     given; a second run replaces the demo model's rows, runs and registered model, and keeps other models'."""
@@ -170,22 +167,16 @@ def test_the_demo_honours_external_locations_and_resets_only_its_own_model(pg_sc
 
 
 @pytest.fixture(scope="module")
-def month(tmp_path_factory):
-    """The whole 30-day demo (about 5 minutes on 2 cores): the champion/challenger loop needs days 20-30."""
-    mp = pytest.MonkeyPatch()
-    for var in (
-        "MONITORING_STORE_URL",
-        "MLFLOW_TRACKING_URI",
-        "MONITORING_PLANS_DIR",
-        "MONITORING_REPORTS_URL",
-        "DAGSTER_HOME",
-    ):
-        mp.delenv(var, raising=False)
-    home = tmp_path_factory.mktemp("month")
-    mp.setenv("MONITORING_HOME", str(home))
-    result = run_demo(days=30, say=lambda _: None)
-    yield home, result, MetricStore()
-    mp.undo()
+def month(demo_month):
+    """The whole 30-day demo: the champion/challenger loop needs days 20-30."""
+    store = MetricStore(demo_month.store_url)
+    yield demo_month.home, demo_month.result, store
+    store.dispose()
+
+
+def test_the_demo_keeps_its_dagster_instance_under_monitoring_home_when_dagster_home_is_unset(demo_month):
+    assert demo_month.dagster_home_env == str(demo_month.home / "dagster_home")
+    assert (demo_month.home / "dagster_home" / "storage").is_dir()
 
 
 def test_the_month_closes_the_loop_retrain_shadow_evidence_promotion_and_rollback(month):

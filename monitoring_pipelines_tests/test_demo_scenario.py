@@ -196,6 +196,7 @@ def test_labels_arrive_three_days_later_filed_by_arrival_day(generated, plan, by
     assert 0.5 < coverage[27] < 1.0 and coverage[28] == coverage[29] == coverage[30] == 0.0
 
 
+@pytest.mark.slow
 def test_two_runs_write_identical_files(generated, plan, parts, model, tmp_path):
     again = _generate(plan, parts[2], model, tmp_path)
 

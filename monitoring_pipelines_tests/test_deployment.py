@@ -484,6 +484,11 @@ def _stop(proc: subprocess.Popen) -> None:
         pass
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _validate_workspace(workspace: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "dagster"), "definitions", "validate", "-w", str(workspace)],
@@ -495,6 +500,7 @@ def _validate_workspace(workspace: Path, env: dict) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_the_compose_workspace_loads_the_location_from_a_real_code_server_started_as_compose_does(compose, tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MONITORING_HOME": str(tmp_path / "home")}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -512,6 +518,11 @@ def test_the_compose_workspace_loads_the_location_from_a_real_code_server_starte
     )
     try:
         deadline = time.monotonic() + 120
+        # wait for the port first: each grpc-health-check is a Python process importing Dagster, and a loop of
+        # them would slow the server it waits for
+        while not _listening(port):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
         while (
             subprocess.run(
                 [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], capture_output=True
@@ -602,6 +613,7 @@ def _status(port: int, host_header: str, path: str = _API) -> int:
         conn.close()
 
 
+@pytest.mark.slow
 def test_the_mlflow_service_command_serves_a_postgresql_registry_with_proxied_artifacts(compose, pg_database, tmp_path):
     _, db_url = pg_database
     port = _free_port()

@@ -207,6 +207,7 @@ def prometheus_binary() -> str:
     return binary
 
 
+@pytest.mark.slow
 def test_a_real_prometheus_scrapes_the_endpoint(prometheus_binary, pg_schema_url, tmp_path):
     _fill(MetricStore(pg_schema_url))
     exporter_port, prom_port = _free_port(), _free_port()

@@ -1,4 +1,7 @@
-"""The Grafana dashboard's SQL, run against the dashboard views on the real PostgreSQL after a demo run.
+"""The Grafana dashboard's SQL, run against the dashboard views on the real PostgreSQL after a 14-day demo.
+
+The demo is the session's 30-day demo as it stood after day 14 (conftest ``demo_month``), its metric store
+copied row by row into a fresh PostgreSQL schema.
 
 Every panel target (and the template variable query) of deploy/grafana/dashboards/model-monitoring.json is
 executed with Grafana's macros substituted as Grafana's PostgreSQL datasource expands them, for the demo model
@@ -17,7 +20,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from monitoring_pipelines.demo.runner import run_demo
 from monitoring_pipelines.store.metric_store import MetricStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +48,29 @@ def targets() -> list[tuple[str, str, str]]:
     return out
 
 
+def copy_store(sqlite_url: str, pg_url: str) -> None:
+    """Every row of a SQLite metric store into a freshly migrated PostgreSQL one (tables in foreign-key order;
+    the store keeps dates and timestamps as ISO text on SQLite, which PostgreSQL reads into its own types)."""
+    MetricStore(pg_url).migrate()
+    source, target = sa.create_engine(sqlite_url), sa.create_engine(pg_url)
+    tables = sa.MetaData()
+    tables.reflect(target)
+    try:
+        with source.connect() as src, target.begin() as dst:
+            present = set(sa.inspect(src).get_table_names())
+            for table in tables.sorted_tables:
+                if table.name in present and table.name not in ("schema_migrations", "alembic_version"):
+                    rows = [dict(r) for r in src.exec_driver_sql(f'SELECT * FROM "{table.name}"').mappings()]
+                    if rows:
+                        dst.execute(table.insert(), rows)
+    finally:
+        source.dispose()
+        target.dispose()
+
+
 @pytest.fixture(scope="module")
-def demo_on_postgres(pg_url, tmp_path_factory):
+def demo_on_postgres(pg_url, demo_month):
+    """The session's 30-day demo as a 14-day demo leaves it (its day-14 snapshot), in a fresh PostgreSQL schema."""
     schema = f"mp_grafana_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(pg_url)
     with admin.begin() as conn:
@@ -57,16 +80,12 @@ def demo_on_postgres(pg_url, tmp_path_factory):
         .update_query_dict({"options": f"-csearch_path={schema}"})
         .render_as_string(hide_password=False)
     )
-    mp = pytest.MonkeyPatch()
-    for var in ("MLFLOW_TRACKING_URI", "MONITORING_PLANS_DIR", "MONITORING_REPORTS_URL", "DAGSTER_HOME"):
-        mp.delenv(var, raising=False)
-    mp.setenv("MONITORING_HOME", str(tmp_path_factory.mktemp("grafana-demo")))
-    mp.setenv("MONITORING_STORE_URL", url)
-    run_demo(days=DAYS, say=lambda _: None)
+    copy_store(demo_month.store_url_after(DAYS), url)
     engine = sa.create_engine(url)
-    yield engine, MetricStore(url)
+    store = MetricStore(url)
+    yield engine, store
+    store.dispose()
     engine.dispose()
-    mp.undo()
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()

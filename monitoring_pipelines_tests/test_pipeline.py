@@ -60,6 +60,7 @@ def _tick(world, sensor: str, cursor=None):
     )
 
 
+@pytest.mark.slow
 def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion(world):
     preds, _ = _serve(world, 2)
     result = _nightly(world, "2026-01-02")
@@ -94,6 +95,7 @@ def test_a_clean_day_passes_every_check_and_stores_every_family_for_the_champion
     assert health["status.drift"].value == "ok" and health["model_version"].value == world[0].version
 
 
+@pytest.mark.slow
 def test_rerunning_a_day_replaces_its_rows_and_never_duplicates_them(world):
     _serve(world, 3)
     first = _nightly(world, "2026-01-03")
@@ -108,6 +110,7 @@ def test_rerunning_a_day_replaces_its_rows_and_never_duplicates_them(world):
     )
 
 
+@pytest.mark.slow
 def test_a_broken_feature_pipeline_fails_its_blocking_check_and_stops_every_decision(world):
     preds, _ = _serve(world, 8)  # scenario day 8: occupation arrives all null
     result = _nightly(world, "2026-01-08")
@@ -148,6 +151,7 @@ def test_a_missing_prediction_file_fails_the_run_naming_model_day_and_path_and_w
     assert world[3].rows(M, start=dt.date(2026, 1, 20), end=dt.date(2026, 1, 20)).empty
 
 
+@pytest.mark.slow
 def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(world):
     w, defs, instance, store = world
     preds, labels = _serve(world, 4)
@@ -191,6 +195,7 @@ def test_late_labels_rerun_exactly_their_day_which_turns_from_partial_to_final(w
     assert json.loads(data.cursor)
 
 
+@pytest.mark.slow
 def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_next(world, monkeypatch):
     w, defs, instance, store = world
     strict = w.plan.model_copy(
@@ -223,6 +228,7 @@ def test_a_critical_drift_breach_starts_one_retrain_and_the_cooldown_holds_the_n
     assert "no labelled rows" in audit["reason"].iloc[0] and audit["run_id"].iloc[0] == run.run_id
 
 
+@pytest.mark.slow
 def test_a_protected_attribute_missing_on_a_day_fails_its_check_and_is_reported_not_dropped(world):
     w = world[0]
     day = dt.date(2026, 1, 5)
@@ -272,6 +278,7 @@ def strict_world(demo_world):
         yield demo_world, defs, instance, store
 
 
+@pytest.mark.slow
 def test_nightly_runs_hold_a_single_breach_back_then_open_one_incident_and_rerun_changes_nothing(strict_world):
     from monitoring_pipelines.incidents import tracker as incidents
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from monitoring_pipelines.definitions import build_definitions
@@ -18,6 +19,8 @@ from monitoring_pipelines.defs import names as n
 
 ROOT = Path(__file__).resolve().parents[1]
 M = "adult_income"
+
+pytestmark = pytest.mark.slow  # a Dagster instance on PostgreSQL, a real daemon
 
 
 def _pg_env(db_name: str, pg_url: str) -> dict[str, str]:

@@ -174,6 +174,7 @@ def _labelled(preds: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 # --- shadow comparison -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_challenger_is_scored_in_shadow_and_every_row_names_the_version_it_was_computed_for(world):
     v2 = world.register("boosted", trigger_day="2026-01-01")
     world.registry.set_alias(M, "challenger", v2)
@@ -227,6 +228,7 @@ def _two_days_of_evidence(world, defs=None) -> str:
     return v2
 
 
+@pytest.mark.slow
 def test_evidence_accumulates_and_the_promotion_runs_once_and_never_again_from_the_same_evidence(world):
     v2 = _two_days_of_evidence(world)
     # two ticks racing on the same state ask for the same run: the daemon starts one
@@ -271,6 +273,7 @@ def test_evidence_accumulates_and_the_promotion_runs_once_and_never_again_from_t
     assert again.skip_message.startswith(f"challenger v{v2}: no labelled day of evidence yet; not promoted: 0 labelled")
 
 
+@pytest.mark.slow
 def test_manual_approval_records_one_pending_request_visible_in_the_ui_and_moves_nothing(world):
     manual = _defs(world.plan, approval="manual")
     v2 = _two_days_of_evidence(world, manual)
@@ -300,6 +303,7 @@ def test_manual_approval_records_one_pending_request_visible_in_the_ui_and_moves
 # --- rollback -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rollback_follows_the_served_version_and_returns_to_a_previous_champion_that_was_better(world):
     bad = world.register("mislabelled")
     world.registry.set_alias(M, "challenger", bad)
@@ -349,6 +353,7 @@ def test_rollback_follows_the_served_version_and_returns_to_a_previous_champion_
     assert refresh.run_key == f"reference:{M}:v1:{stint}:0"
 
 
+@pytest.mark.slow
 def test_no_rollback_without_shadow_evidence_that_the_previous_champion_was_better(world):
     bad = world.register("mislabelled")
     world.registry.set_alias(M, "challenger", bad)
@@ -394,6 +399,7 @@ def test_an_unreachable_registry_fails_the_promotion_naming_model_and_registry(w
     assert world.registry.aliases(M) == {"champion": "1", "challenger": v2}
 
 
+@pytest.mark.slow
 def test_a_version_that_does_not_load_is_never_promoted_and_fails_its_comparison_loudly(world):
     v2 = world.register("boosted", trigger_day="2026-01-01")
     world.registry.set_alias(M, "challenger", v2)

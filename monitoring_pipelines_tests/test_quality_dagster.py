@@ -67,6 +67,7 @@ def _scoring_batch(world, day_index: int, keep: float = 1.0):
     return preds, {c.check_name: c for c in result.get_asset_check_evaluations()}, result
 
 
+@pytest.mark.slow
 def test_a_volume_drop_fails_row_volume_against_the_stored_days_and_plan_checks_run(world):
     sizes = [len(_scoring_batch(world, i)[0]) for i in (1, 2, 3)]
     first = _scoring_batch(world, 1)[1]  # re-run of day 1: no earlier day stored, so no derived range yet

@@ -187,6 +187,7 @@ def test_otel_sdk_disabled_turns_tracing_off(monkeypatch):
     assert telemetry._provider is None
 
 
+@pytest.mark.slow
 def test_a_nightly_run_emits_one_span_per_monitoring_step_with_its_rows(demo_world, spans):
     """Through the real nightly job: every asset of the day is a span of that model, day and run."""
     import dagster as dg

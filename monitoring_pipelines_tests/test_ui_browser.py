@@ -1,8 +1,8 @@
 """The Dagster UI on the demo's instance, as a user sees it in a browser (headless Chromium, docs/ui.md).
 
-The demo runs for 10 days (day 8 is the broken feature pipeline), then `dagster-webserver` serves that instance
-on 127.0.0.1 and each test opens one page and waits for the text a user must see there. A missing element fails
-the test naming it; every page is saved as a PNG in $MONITORING_UI_SCREENSHOTS (default: a temporary folder; set it to
+The demo is the session's 30-day demo as it stood after day 10 (conftest ``demo_month``; day 8 is the broken
+feature pipeline): `dagster-webserver` serves a copy of that Dagster instance on 127.0.0.1 and each test opens
+one page and waits for the text a user must see there. A missing element fails the test naming it; every page is saved as a PNG in $MONITORING_UI_SCREENSHOTS (default: a temporary folder; set it to
 docs/screenshots to refresh the pictures the README and docs/ui.md show).
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian packages chromium and chromium-driver); Selenium is
@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from monitoring_pipelines.defs import names as n
+from monitoring_pipelines_tests.state_copies import copy_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS_ENV = "MONITORING_UI_SCREENSHOTS"
@@ -67,28 +68,13 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def demo_instance(tmp_path_factory):
-    """The demo run in-process for 10 days in a fresh MONITORING_HOME; its Dagster instance is
-    $MONITORING_HOME/dagster_home (the demo sets DAGSTER_HOME there when it is unset)."""
-    from monitoring_pipelines.demo.runner import run_demo
-
-    mp = pytest.MonkeyPatch()
-    saved = os.environ.get("DAGSTER_HOME")
-    for var in _ENV:
-        mp.delenv(var, raising=False)
-    home = tmp_path_factory.mktemp("ui-demo")
-    mp.setenv("MONITORING_HOME", str(home))
-    try:
-        result = run_demo(days=DAYS, say=lambda _: None)
-        assert list(result.failed_runs) == [BROKEN_DAY], result.failed_runs
-        assert os.environ["DAGSTER_HOME"] == str(home / "dagster_home")
-        yield {"MONITORING_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
-    finally:
-        mp.undo()
-        if saved is None:  # run_demo sets it itself, not through the monkeypatch
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = saved
+def demo_instance(demo_month, tmp_path_factory):
+    """The session's 30-day demo as a 10-day demo leaves it: a copy of its Dagster instance as it stood after
+    day 10 (the webserver writes to its instance), beside the demo's MONITORING_HOME (its reports)."""
+    assert list(demo_month.result_after(DAYS).failed_runs) == [BROKEN_DAY]
+    dagster_home = tmp_path_factory.mktemp("ui-demo") / "dagster_home"
+    copy_state(demo_month.snapshots[DAYS] / "dagster_home", dagster_home)
+    return {"MONITORING_HOME": str(demo_month.home), "DAGSTER_HOME": str(dagster_home)}
 
 
 def _free_port() -> int:
@@ -288,8 +274,13 @@ def model(demo_instance):
     from monitoring_pipelines.families.quality.calculator import check_name, check_specs
     from monitoring_pipelines.plan.schema import load_plans
 
-    (plan,) = [p for p in load_plans() if p.name == MODEL]
-    defs = build_definitions([plan])
+    with pytest.MonkeyPatch.context() as mp:
+        for var in _ENV:
+            mp.delenv(var, raising=False)
+        for var, value in demo_instance.items():
+            mp.setenv(var, value)
+        (plan,) = [p for p in load_plans() if p.name == MODEL]
+        defs = build_definitions([plan])
     (location,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
     (event,) = [e for e in scenario.EVENTS if e.kind == "null_column"]
     days = [d.isoformat() for _, d in scenario.scenario_days(plan, DAYS)]
