@@ -90,6 +90,7 @@ def test_an_unreachable_registry_fails_within_seconds_naming_it_with_the_passwor
     assert not [e for e in everything if SECRET in str(e) or SECRET in repr(e.args)]
 
 
+@pytest.mark.slow
 def test_a_silent_registry_is_cut_off_by_the_timeout_a_user_set_and_retried_a_bounded_number_of_times(
     mlflow_env, monkeypatch
 ):
