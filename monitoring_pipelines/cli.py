@@ -19,7 +19,6 @@ from pathlib import Path
 from prometheus_client import start_http_server, write_to_textfile
 
 from monitoring_pipelines import settings
-from monitoring_pipelines.demo.runner import format_table, run_demo
 from monitoring_pipelines.errors import MonitoringError, PlanError
 from monitoring_pipelines.families.quality.calculator import expectation_problems
 from monitoring_pipelines.ops import exporter
@@ -76,6 +75,10 @@ def _demo(days: int) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("dagster").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # The one function-level import of our own code: the demo loads the whole Dagster graph (dagster, scipy,
+    # every family: about 3 s), which `plan validate` and `metrics` must not pay on every call.
+    from monitoring_pipelines.demo.runner import format_table, run_demo
+
     result = run_demo(days=days)
     print()
     print(format_table(result.table))

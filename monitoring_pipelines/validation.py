@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 
 from monitoring_pipelines.families.catalogue import CATALOGUE
-from monitoring_pipelines.families.comparison.calculator import PROMOTABLE
+from monitoring_pipelines.families.comparison.names import PROMOTABLE
 from monitoring_pipelines.families.drift.stats import METHODS, method_problem
-from monitoring_pipelines.families.quality.calculator import derived_check_names
+from monitoring_pipelines.families.quality.checks import derived_check_names
 from monitoring_pipelines.plan import schema
 from monitoring_pipelines.plan.schema import MonitoringPlan
 

@@ -210,6 +210,7 @@ def test_two_runs_write_identical_files(generated, plan, parts, model, tmp_path)
     assert len(first) == 30 + 27 and first == digests(again["base"])  # 30 prediction days, labels arrive days 4-30
 
 
+@pytest.mark.slow
 def test_clean_days_show_no_drift_and_day_30_does(by_day, parts, plan):
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -240,6 +241,7 @@ def test_clean_days_show_no_drift_and_day_30_does(by_day, parts, plan):
 # champion registration
 
 
+@pytest.mark.slow
 def test_register_champion_in_a_sqlite_registry(plan, parts, tmp_path, monkeypatch):
     import mlflow
     from mlflow import MlflowClient

@@ -111,6 +111,7 @@ def test_a_silent_registry_is_cut_off_by_the_timeout_a_user_set_and_retried_a_bo
     assert f"model {M} version 1: reading the version: MLflow registry at http://mlops:***@" in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_nightly_run_with_mlflow_down_fails_within_30_seconds_and_leaves_no_password_in_dagster(
     plan, home, mlflow_env, monkeypatch, tmp_path
 ):

@@ -115,6 +115,7 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
 
 
+@pytest.mark.slow  # Evidently's own reports of eight scenarios: about 13 s of setup
 @pytest.mark.parametrize(
     "scenario",
     ["clean", "shifted", "thresholds", "small_clean", "small_shifted", "nulls", "extra_values", "small_extra_values"],

@@ -705,6 +705,7 @@ def test_chunked_validation_reports_gx_errors_like_one_validate(day, plan, profi
     assert by_name(chunked)["age_numeric"].result == by_name(single)["age_numeric"].result
 
 
+@pytest.mark.slow
 def test_parquet_day_read_in_chunks_equals_the_frame(damaged, profile, tmp_path):
     from monitoring_pipelines.data import sources
 
